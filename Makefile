@@ -1,0 +1,64 @@
+# smalldiffusion developer commands. Every target creates .venv when it is missing.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# pip prints one warning per package for this machine's unused local index folders: hide those lines only
+PIPQ := grep -v "is ignored: it is neither a file nor a directory" || true
+
+.PHONY: help install dev demo test nbtest pytest export clean-nbs docs readme bench clean
+
+help:
+	@echo "make demo    train the toy Swissroll model on CPU and write demo/swissroll.png"
+	@echo "make test    install the dev extra, run nbdev_test and pytest (what CI runs)"
+	@echo "make docs    build the documentation site into _docs/"
+	@echo "make export  regenerate smalldiffusion/ from nbs/ (nbdev_export)"
+	@echo "make bench   run the benchmarks in benchmarks/"
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip 2>&1 | $(PIPQ)
+
+$(VENV)/.installed: $(PY) setup.py settings.ini
+	$(PY) -m pip install -q -e . matplotlib 2>&1 | $(PIPQ)
+	@$(PY) -c "import smalldiffusion, matplotlib"
+	touch $@
+
+$(VENV)/.installed-dev: $(PY) setup.py settings.ini
+	$(PY) -m pip install -q -e '.[dev]' 2>&1 | $(PIPQ)
+	@$(PY) -c "import smalldiffusion, nbdev, diffusers, transformers, pytest"
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+dev: $(VENV)/.installed-dev
+
+demo: $(VENV)/.installed
+	$(PY) examples/swissroll_demo.py --out demo/swissroll.png
+
+# nbdev_test runs the notebooks' test cells in parallel, one torch thread each (2 CPUs here)
+nbtest: dev
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(VENV)/bin/nbdev_test --n_workers 2 --timing
+
+pytest: dev
+	$(PY) -m pytest -q tests
+
+test: nbtest pytest
+
+export: dev
+	$(VENV)/bin/nbdev_export
+
+clean-nbs: dev
+	$(VENV)/bin/nbdev_clean
+
+docs: dev
+	$(PY) tools/build_docs.py
+
+readme: dev
+	$(PY) tools/build_docs.py --readme-only
+
+bench: dev
+	$(PY) benchmarks/train_toy.py
+	$(PY) benchmarks/samplers.py
+
+clean:
+	rm -rf _docs _proc build dist demo artifacts *.egg-info
