@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # pip prints one warning per package for this machine's unused local index folders: hide those lines only
 PIPQ := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: help install dev demo test nbtest pytest export clean-nbs docs readme bench clean
+.PHONY: help install dev demo test nbtest pytest export clean-nbs browser docs readme bench clean
 
 help:
 	@echo "make demo    train the toy Swissroll model on CPU and write demo/swissroll.png"
@@ -39,7 +39,7 @@ demo: $(VENV)/.installed
 nbtest: dev
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(VENV)/bin/nbdev_test --n_workers 2 --timing
 
-pytest: dev
+pytest: dev browser
 	$(PY) -m pytest -q tests
 
 test: nbtest pytest
@@ -49,6 +49,10 @@ export: dev
 
 clean-nbs: dev
 	$(VENV)/bin/nbdev_clean
+
+# Debian's chromium for the docs site's browser test (installed when missing)
+browser:
+	bash tools/ensure_chromium.sh
 
 docs: dev
 	$(PY) tools/build_docs.py
