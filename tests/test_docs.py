@@ -1,0 +1,184 @@
+"""The documentation site in a real browser: built offline by tools/build_docs.py (what `make docs` runs without
+Quarto), served on 127.0.0.1, opened in Debian's chromium through Playwright (`make browser` installs it)."""
+import functools, http.server, os, re, subprocess, sys, threading, time, urllib.error, urllib.parse, urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NBS = Path(os.environ.get('DOCS_NBS', ROOT/'nbs')).resolve()  # another notebook folder, for trying the builder
+CHROMIUM = os.environ.get('CHROMIUM', '/usr/bin/chromium')
+ARTIFACTS = ROOT/'artifacts'
+FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync']
+FIGURE_NBS = re.compile(r'^0[0-3]')  # pages 00-03 of the tutorial must show figures
+
+sys.path.insert(0, str(ROOT/'tools'))
+import build_docs  # noqa: E402
+
+
+def expected_page(nb: Path) -> str:
+    "The page nbdev asks Quarto to write for a notebook (the `output-file` it sets in the frontmatter)."
+    from nbdev.doclinks import _nbpath2html
+    return _nbpath2html(Path(nb.name)).name
+
+
+@pytest.fixture(scope='module')
+def notebooks():
+    nbs = build_docs.find_notebooks(NBS)
+    if not nbs: pytest.fail(f'no notebooks in {NBS}')
+    return nbs
+
+
+@pytest.fixture(scope='module')
+def site(tmp_path_factory, notebooks):
+    "Build the site into a temporary folder (nothing in the checkout is written)."
+    tmp = tmp_path_factory.mktemp('docs')
+    out = tmp/'_docs'
+    cmd = [sys.executable, str(ROOT/'tools'/'build_docs.py'), '--offline', '--no-sync', '--out', str(out),
+           '--readme', str(tmp/'README.md'), '--nbs', str(NBS)]
+    t = time.time()
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f'build_docs failed:\n{r.stdout}\n{r.stderr}'
+    print(f'site built in {time.time() - t:.1f}s')
+    return out
+
+
+@pytest.fixture(scope='module')
+def server(site):
+    "Serve the built site on 127.0.0.1 from a thread."
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args): pass
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(Quiet, directory=str(site)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f'http://127.0.0.1:{httpd.server_address[1]}/'
+    httpd.shutdown(); httpd.server_close()
+
+
+@pytest.fixture(scope='module')
+def browser():
+    if not os.path.exists(CHROMIUM): pytest.fail(f'{CHROMIUM} is missing: run `make browser` (tools/ensure_chromium.sh)')
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope='module')
+def crawl(browser, server, site):
+    "Visit every page of the site once; record errors, figures, links and element ids."
+    page = browser.new_page(viewport={'width': 1280, 'height': 900})
+    origin = server.rstrip('/')
+    state = {'errors': [], 'remote': []}
+    page.on('console', lambda m: m.type == 'error' and state['errors'].append(f'{page.url}: console: {m.text}'))
+    page.on('pageerror', lambda e: state['errors'].append(f'{page.url}: {e}'))
+    page.on('requestfailed', lambda r: state['errors'].append(f'{page.url}: failed to load {r.url}'))
+    def on_request(r):
+        if not r.url.startswith((origin, 'data:', 'about:')): state['remote'].append(f'{page.url}: {r.url}')
+    page.on('request', on_request)
+    pages = {}
+    for html in sorted(p.name for p in site.glob('*.html')):
+        resp = page.goto(server + html, wait_until='load')
+        page.wait_for_load_state('networkidle')
+        pages[html] = page.evaluate("""() => ({
+            status: 0,
+            title: (document.querySelector('h1.title') || {}).textContent || '',
+            figures: Array.from(document.querySelectorAll('main img'))
+                          .filter(i => i.complete && i.naturalWidth > 0).length,
+            images: Array.from(document.querySelectorAll('main img')).length,
+            links: Array.from(document.querySelectorAll('a[href]')).map(a => a.href)
+                   .concat(Array.from(document.querySelectorAll('img[src], script[src]')).map(e => e.src))
+                   .concat(Array.from(document.querySelectorAll('link[href]')).map(e => e.href)),
+            ids: Array.from(document.querySelectorAll('[id]')).map(e => e.id),
+            sidebar: Array.from(document.querySelectorAll('.sd-sidebar a')).map(a => a.getAttribute('href')),
+            math: Array.from(document.querySelectorAll('.math')).length,
+            typeset: Array.from(document.querySelectorAll('.MathJax, .MathJax_Display, .MathJax_CHTML')).length,
+        })""")
+        pages[html]['status'] = resp.status
+    page.close()
+    return dict(pages=pages, origin=origin, **state)
+
+
+def test_every_notebook_has_a_page(notebooks, crawl):
+    for nb in notebooks:
+        html = expected_page(nb)
+        assert html in crawl['pages'], f'{nb.name} has no page {html}'
+        info = crawl['pages'][html]
+        assert info['status'] == 200 and info['title'].strip(), f'{html}: status {info["status"]}, no title'
+    assert 'index.html' in crawl['pages'], 'no home page'
+
+
+def test_sidebar_follows_the_tutorial(notebooks, crawl):
+    main, ref = build_docs.tutorial_order([nb.name for nb in notebooks])
+    want = [expected_page(Path(n)) for n in main + ref]
+    for html, info in crawl['pages'].items():
+        assert info['sidebar'] == want, f'{html}: sidebar {info["sidebar"]} != {want}'
+
+
+def test_quarto_sidebar_is_current(notebooks):
+    "nbs/sidebar.yml (Quarto's sidebar) lists the notebooks present, in the same order: `make docs` rewrites it."
+    want = build_docs.sidebar_yml([nb.name for nb in notebooks])
+    assert (NBS/'sidebar.yml').read_text() == want, 'nbs/sidebar.yml is stale: run `make docs`'
+
+
+def test_tutorial_pages_show_figures(notebooks, crawl):
+    figure_pages = [expected_page(nb) for nb in notebooks if FIGURE_NBS.match(nb.name)]
+    assert figure_pages, 'no notebooks 00-03'
+    for html in figure_pages:
+        info = crawl['pages'][html]
+        assert info['figures'] >= 1, f'{html}: {info["images"]} images, none loaded (naturalWidth > 0)'
+
+
+def test_no_broken_local_links(crawl):
+    origin, pages, broken = crawl['origin'], crawl['pages'], []
+    checked = {}
+    for html, info in pages.items():
+        for url in info['links']:
+            if not url.startswith(origin): continue
+            path, _, frag = url[len(origin):].partition('#')
+            path = urllib.parse.unquote(path.split('?')[0]).lstrip('/') or 'index.html'
+            if path not in checked:
+                try: checked[path] = urllib.request.urlopen(f'{origin}/{path}', timeout=10).status
+                except urllib.error.HTTPError as e: checked[path] = e.code
+            if checked[path] != 200: broken.append(f'{html} -> {path} ({checked[path]})')
+            elif frag and path in pages and frag not in pages[path]['ids']: broken.append(f'{html} -> {path}#{frag} (no such id)')
+    assert not broken, 'broken links:\n' + '\n'.join(sorted(set(broken)))
+
+
+def test_no_console_errors_nor_remote_requests(crawl):
+    assert not crawl['errors'], '\n'.join(crawl['errors'])
+    assert not crawl['remote'], 'pages load remote resources:\n' + '\n'.join(crawl['remote'])
+
+
+def test_math_typeset_or_readable(browser, server, site, crawl):
+    "MathJax (shipped under site_libs/) typesets math; when its script cannot load the TeX stays on the page."
+    with_math = [h for h, info in crawl['pages'].items() if info['math']]
+    if not with_math: pytest.skip('no page has math')
+    html = with_math[0]
+    if (site/'site_libs'/'mathjax'/'MathJax.js').exists():
+        page = browser.new_page()
+        page.goto(server + html, wait_until='load')
+        page.wait_for_selector('.math .MathJax, .math .MathJax_Display, .math .MathJax_CHTML', timeout=20000)
+        page.close()
+    page = browser.new_page()
+    page.route('**/site_libs/mathjax/**', lambda route: route.abort())
+    page.goto(server + html, wait_until='load')
+    tex = page.eval_on_selector_all('.math', 'els => els.filter(e => e.offsetWidth > 0).map(e => e.textContent)')
+    page.close()
+    assert tex and all(t.startswith(('\\(', '\\[', '\\begin')) for t in tex), tex[:3]
+
+
+def test_screenshots(browser, server, notebooks, crawl):
+    "Screenshots of the home and sampling pages, kept under artifacts/ for CI to upload."
+    ARTIFACTS.mkdir(exist_ok=True)
+    shots = {'index.html': 'docs-home.png'}
+    if any(nb.name == '02_sampling.ipynb' for nb in notebooks): shots['sampling.html'] = 'docs-sampling.png'
+    page = browser.new_page(viewport={'width': 1280, 'height': 900})
+    for html, png in shots.items():
+        page.goto(server + html, wait_until='load')
+        page.wait_for_load_state('networkidle')
+        page.screenshot(path=str(ARTIFACTS/png), full_page=True)
+        assert (ARTIFACTS/png).stat().st_size > 10_000, f'{png} looks empty'
+    page.close()
