@@ -1,0 +1,176 @@
+"""ModelLatentDiffusion against diffusers' StableDiffusionPipeline, offline, on tiny random pipelines saved to disk."""
+import importlib.util, json, os, subprocess, sys
+import pytest, torch
+from smalldiffusion import ScheduleLDM, samples
+from smalldiffusion.latent_diffusion import (ModelLatentDiffusion, save_tiny_sd_pipeline, sigma_to_timestep,
+                                             to_diffusers_latents, from_diffusers_latents)
+from diffusers import StableDiffusionPipeline, DDIMScheduler
+from diffusers.utils import logging as diffusers_logging
+
+diffusers_logging.disable_progress_bar()
+PROMPTS = ['an astronaut riding a horse', 'a photo of the moon']
+NEGATIVE = ['blurry', 'a horse']
+PRED_TYPES = ['epsilon', 'v_prediction', 'sample']
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    "prediction type -> (folder, pipeline loaded from it, wrapper loaded from it)."
+    root = tmp_path_factory.mktemp('tiny-sd')
+    out = {}
+    for pred in PRED_TYPES:
+        path = save_tiny_sd_pipeline(root / pred, prediction_type=pred, seed=1)
+        pipe = StableDiffusionPipeline.from_pretrained(path)
+        pipe.set_progress_bar_config(disable=True)
+        out[pred] = path, pipe, ModelLatentDiffusion(path)
+    return out
+
+def run_both(pipe, model, n, guidance=7.5, seed=0):
+    "Final latents of the pipeline and of `samples` (gam=1) from the same initial latents, in diffusers' scale."
+    model.set_text_condition(PROMPTS, NEGATIVE, text_guidance_scale=guidance)
+    sig = ScheduleLDM(1000).sample_sigmas(n)
+    zT = torch.randn(len(PROMPTS), *model.input_dims, generator=torch.Generator().manual_seed(seed))  # x_T
+    ref = pipe(PROMPTS, negative_prompt=NEGATIVE, latents=zT, num_inference_steps=n, guidance_scale=guidance,
+               output_type='latent').images
+    *_, x0 = samples(model, sig, gam=1, xt=from_diffusers_latents(zT, sig[0]), batchsize=len(PROMPTS))
+    return to_diffusers_latents(x0, sig[-1]), ref, x0, zT
+
+@pytest.mark.parametrize('pred', ['epsilon', 'v_prediction'])
+@pytest.mark.parametrize('n', [10, 20, 25, 50])
+def test_samples_equal_pipeline(tiny, pred, n):
+    path, pipe, model = tiny[pred]
+    assert pipe.scheduler.config.timestep_spacing == 'trailing' and isinstance(pipe.scheduler, DDIMScheduler)
+    assert model.prediction_type == pred
+    ours, ref, *_ = run_both(pipe, model, n)
+    torch.testing.assert_close(ours, ref, rtol=0, atol=2e-5 * ref.abs().max().item())
+
+def test_x0_prediction_equals_pipeline(tiny):
+    path, pipe, model = tiny['sample']
+    ours, ref, *_ = run_both(pipe, model, 10)
+    torch.testing.assert_close(ours, ref, rtol=0, atol=2e-5 * ref.abs().max().item())
+
+@pytest.mark.parametrize('guidance', [1.0, 3.0])
+def test_guidance_scales_equal_pipeline(tiny, guidance):
+    "w = 1 means no guidance in both (the pipeline then skips the negative prompt)."
+    path, pipe, model = tiny['epsilon']
+    ours, ref, *_ = run_both(pipe, model, 10, guidance=guidance)
+    torch.testing.assert_close(ours, ref, rtol=0, atol=2e-5 * ref.abs().max().item())
+
+def test_explicit_cond_with_cfg_scale_equals_text_condition(tiny):
+    "cfg_scale s (smalldiffusion, 0 = off) is guidance w = s + 1 (diffusers, 1 = off)."
+    path, pipe, model = tiny['epsilon']
+    _, _, x0, zT = run_both(pipe, model, 10, guidance=7.5)
+    sig = ScheduleLDM(1000).sample_sigmas(10)
+    *_, x0_cond = samples(model, sig, gam=1, xt=from_diffusers_latents(zT, sig[0]), batchsize=len(PROMPTS),
+                          cond=model.encode_text(PROMPTS), cfg_scale=6.5)
+    torch.testing.assert_close(x0_cond, x0, rtol=0, atol=1e-5 * x0.abs().max().item())
+
+def test_decode_latents_equals_pipeline(tiny):
+    path, pipe, model = tiny['epsilon']
+    model.set_text_condition(PROMPTS, NEGATIVE)
+    zT = torch.randn(2, *model.input_dims, generator=torch.Generator().manual_seed(3))
+    img = pipe(PROMPTS, negative_prompt=NEGATIVE, latents=zT, num_inference_steps=10, output_type='pt').images  # [0, 1]
+    latents = pipe(PROMPTS, negative_prompt=NEGATIVE, latents=zT, num_inference_steps=10, output_type='latent').images
+    decoded = model.decode_latents(latents)
+    assert decoded.shape == img.shape == (2, 3, 16, 16) and decoded.min() >= -1 and decoded.max() <= 1
+    torch.testing.assert_close((decoded + 1) / 2, img, rtol=0, atol=1e-5)
+    with torch.no_grad():
+        raw = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
+    torch.testing.assert_close(decoded, raw.clamp(-1, 1), rtol=0, atol=1e-6)
+
+def test_vae_scaling_factor_read_from_config(tmp_path):
+    path = save_tiny_sd_pipeline(tmp_path / 'sd')
+    cfg_file = os.path.join(path, 'vae', 'config.json')
+    cfg = json.load(open(cfg_file)); cfg['scaling_factor'] = 0.5
+    json.dump(cfg, open(cfg_file, 'w'))
+    model = ModelLatentDiffusion(path)
+    z = torch.randn(1, *model.input_dims)
+    with torch.no_grad():
+        raw = model.vae.decode(z / 0.5).sample.clamp(-1, 1)
+    torch.testing.assert_close(model.decode_latents(z), raw)
+
+@pytest.mark.parametrize('pred', ['epsilon', 'v_prediction'])
+def test_sigma_to_timestep_exact_on_training_grid(tiny, pred):
+    path, pipe, model = tiny[pred]
+    grid = torch.arange(1000, dtype=torch.float64)
+    from_pipe = (1 / pipe.scheduler.alphas_cumprod.double() - 1).sqrt()
+    for sigmas in (ScheduleLDM(1000).sigmas, from_pipe, from_pipe.float(), model.schedule.sigmas):
+        assert torch.equal(sigma_to_timestep(sigmas, model.train_sigmas), grid)
+    mid = (from_pipe[:-1] * from_pipe[1:]).sqrt()              # geometric midpoints: fractional timesteps
+    torch.testing.assert_close(sigma_to_timestep(mid, model.train_sigmas), grid[:-1] + 0.5)
+
+def test_unet_receives_the_pipeline_timesteps(tiny):
+    "The timesteps the UNet sees during `samples` are the pipeline's, exactly."
+    path, pipe, model = tiny['epsilon']
+    seen = {'ours': [], 'pipe': []}
+    def spy(key):
+        return lambda module, args, kwargs: seen[key].append(torch.as_tensor(args[1]).flatten()[0].item())
+    model.set_text_condition(PROMPTS[0])
+    h = model.unet.register_forward_pre_hook(spy('ours'), with_kwargs=True)
+    list(samples(model, ScheduleLDM(1000).sample_sigmas(20), gam=1))
+    h.remove()
+    h = pipe.unet.register_forward_pre_hook(spy('pipe'), with_kwargs=True)
+    pipe(PROMPTS[0], num_inference_steps=20, output_type='latent')
+    h.remove()
+    assert seen['ours'] == seen['pipe'] == [float(t) for t in pipe.scheduler.timesteps]
+
+def test_per_example_sigma_and_prompt_broadcast(tiny):
+    path, pipe, model = tiny['v_prediction']
+    sig = ScheduleLDM(1000).sample_sigmas(10)
+    x = torch.randn(3, *model.input_dims)
+    model.set_text_condition('a horse')                          # one prompt, three samples
+    both = model(x, sig[[2, 5, 7]])
+    for i, j in enumerate([2, 5, 7]):
+        torch.testing.assert_close(both[i:i+1], model(x[i:i+1], sig[j]), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(model(x, sig[[2, 5, 7]].view(3, 1, 1, 1)), both)
+
+def test_errors(tiny, tmp_path):
+    path, pipe, _ = tiny['epsilon']
+    model = ModelLatentDiffusion(path)
+    x, sig = torch.randn(2, *model.input_dims), ScheduleLDM(1000).sample_sigmas(10)[3]
+    with pytest.raises(ValueError, match='call set_text_condition'):              # no text condition
+        model(x, sig)
+    with pytest.raises(ValueError, match='needs cond'):                           # CFG with nothing to guide
+        model.predict_eps_cfg(x, sig, None, 3.)
+    model.set_text_condition(PROMPTS)
+    with pytest.raises(ValueError, match='batch 3'):                              # cond batch mismatch
+        model(x, sig, cond=torch.randn(3, 32, 16))
+    with pytest.raises(ValueError, match='batch 2 but x has batch 3'):            # 2 prompts, 3 samples
+        model(torch.randn(3, *model.input_dims), sig)
+    with pytest.raises(ValueError, match='one value per sample'):
+        model(x, torch.ones(3))
+    with pytest.raises(ValueError, match='training range'):
+        model(x, torch.tensor(100.))
+    with pytest.raises(ValueError, match='list of 2 strings'):
+        model.set_text_condition(PROMPTS, negative_prompt=['a', 'b', 'c'])
+    with pytest.raises(TypeError, match='string or a non-empty list'):
+        model.set_text_condition(None)
+    with pytest.raises(ValueError, match="got 'flow'"):
+        ModelLatentDiffusion(path, prediction_type='flow')
+    bad = save_tiny_sd_pipeline(tmp_path / 'bad')                                 # unknown type in the config
+    cfg_file = os.path.join(bad, 'scheduler', 'scheduler_config.json')
+    cfg = json.load(open(cfg_file)); cfg['prediction_type'] = 'velocity'
+    json.dump(cfg, open(cfg_file, 'w'))
+    with pytest.raises(ValueError, match="prediction_type must be one of .* got 'velocity'"):
+        ModelLatentDiffusion(bad)
+    with pytest.raises(ValueError, match='new or empty folder'):
+        save_tiny_sd_pipeline(bad)
+
+def test_missing_diffusers_message(monkeypatch):
+    monkeypatch.setitem(sys.modules, 'diffusers', None)
+    with pytest.raises(ImportError, match='pip install diffusers transformers'):
+        ModelLatentDiffusion('any/model')
+
+def test_import_smalldiffusion_does_not_import_diffusers():
+    code = 'import sys, smalldiffusion; assert "diffusers" not in sys.modules and "transformers" not in sys.modules'
+    subprocess.run([sys.executable, '-c', code], check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+
+def test_example_tiny(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        'stablediffusion_example', os.path.join(os.path.dirname(__file__), '..', 'examples', 'stablediffusion.py'))
+    example = importlib.util.module_from_spec(spec); spec.loader.exec_module(example)
+    out = tmp_path / 'img' / 'tiny.png'
+    example.main(['--tiny', '--steps', '4', '--gam', '2', '--batch', '2', '--seed', '1', '--out', str(out)])
+    from PIL import Image
+    assert Image.open(out).size == (2 * 16 + 3 * 2, 16 + 2 * 2)   # save_image's grid: 2 px padding
+    with pytest.raises(SystemExit):
+        example.main(['--tiny', '--mu', '1'])
