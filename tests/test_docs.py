@@ -49,7 +49,10 @@ def server(site):
     "Serve the built site on 127.0.0.1 from a thread."
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args): pass
-    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(Quiet, directory=str(site)))
+    class Server(http.server.ThreadingHTTPServer):
+        def handle_error(self, request, client_address):  # the browser dropping a connection is no error
+            if not isinstance(sys.exc_info()[1], ConnectionError): super().handle_error(request, client_address)
+    httpd = Server(('127.0.0.1', 0), functools.partial(Quiet, directory=str(site)))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f'http://127.0.0.1:{httpd.server_address[1]}/'
@@ -138,6 +141,7 @@ def test_no_broken_local_links(crawl):
         for url in info['links']:
             if not url.startswith(origin): continue
             path, _, frag = url[len(origin):].partition('#')
+            frag = urllib.parse.unquote(frag)
             path = urllib.parse.unquote(path.split('?')[0]).lstrip('/') or 'index.html'
             if path not in checked:
                 try: checked[path] = urllib.request.urlopen(f'{origin}/{path}', timeout=10).status

@@ -82,19 +82,38 @@ def sync_quarto_config(cfg, nbs: Path, names: list[str]):
 
 
 # ---------------------------------------------------------------- nbdev processing
+def _process_one(item) -> str | None:
+    "nbdev's docs processing of one notebook (what `nbdev_proc_nbs` runs); the error text on failure."
+    import nbdev.serve_drv
+    try: nbdev.serve_drv.main(item)
+    except Exception as e:
+        cell = re.search(r'in cell (\d+)', str(e))
+        cause = e.__cause__ or e
+        return f'{item[0].name}{" cell " + cell.group(1) if cell else ""}: {type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ""}'
+
+
 def process_notebooks(srcs: list[Path], dest: Path, n_workers: int) -> dict[Path, Path]:
     "Run nbdev's docs processing (`FilterDefaults`, as `nbdev_proc_nbs` does) on `srcs` into `dest`."
     from fastcore.parallel import parallel
     from nbdev.processors import FilterDefaults
-    import nbdev.serve_drv
-    # nbdev's advice on cells mixing imports and code (a figure cell importing matplotlib) is noise here
+    # nbdev warns about every cell mixing imports and code; the error below says when that matters
     os.environ.setdefault('PYTHONWARNINGS', 'ignore:Found cells containing imports:UserWarning')
+    # document the checkout's library (what nbdev_export wrote), installed editable or not
+    if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))
+    os.environ['PYTHONPATH'] = os.pathsep.join([str(ROOT)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p])
     out = {s: Path(dest)/s.name for s in srcs}
     items = [(s, d, FilterDefaults) for s, d in out.items()]
-    if n_workers <= 1 or len(items) == 1:
-        for it in items: nbdev.serve_drv.main(it)
+    if n_workers <= 1 or len(items) == 1: errors = [_process_one(it) for it in items]
     else:
-        parallel(nbdev.serve_drv.main, items, n_workers=min(n_workers, len(items)), pause=0.01, method='spawn')
+        # workers unpickle the function by module name: use the importable module, also when run as a script
+        if str(Path(__file__).parent) not in sys.path: sys.path.insert(0, str(Path(__file__).parent))
+        from build_docs import _process_one as worker
+        errors = parallel(worker, items, n_workers=min(n_workers, len(items)), pause=0.01, method='spawn')
+    errors = [e for e in errors if e]
+    if errors:
+        raise SystemExit('nbdev could not process these notebooks for the docs:\n  ' + '\n  '.join(errors) +
+                         '\nnbdev runs every exported cell, show_doc cell and any cell with an import statement '
+                         '(nbdev FAQ): keep imports in a cell of their own.')
     return out
 
 

@@ -9,5 +9,7 @@ window.MathJax = {
                 linebreaks: { automatic: true },
                 // MathJax's blank probe font points at about:blank, which Chromium reports as a CORS error
                 styles: { "@font-face": { "font-family": "MathJax_Blank", src: "local('MathJax_Blank')" } } },
-  menuSettings: { zoom: "None" }
+  // the hidden MathML copies would ask for TeX web fonts this trimmed MathJax does not ship
+  AssistiveMML: { disabled: true },
+  menuSettings: { zoom: "None", assistiveMML: false }
 };
