@@ -1,0 +1,54 @@
+"""Toy training speed: our `training_loop` against the published smalldiffusion 0.5, alternating in one run.
+
+The published package is installed with `pip install --target` into a temporary folder and imported under another
+name, so the two never clash. Both train the README's Swissroll model (same model, data, schedule, seed); we time
+steps per second over several alternating rounds and print the median ratio ours / published (higher is better).
+
+    python benchmarks/train_toy.py [--steps 1500] [--rounds 5]
+"""
+import argparse, importlib, shutil, subprocess, sys, tempfile, time
+from pathlib import Path
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+def published_smalldiffusion(version='0.5.0'):
+    "Import smalldiffusion==version from a private --target install, as the module `smalldiffusion_published`."
+    tmp = Path(tempfile.mkdtemp(prefix='sd-published-'))
+    subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps', '--target', str(tmp / 'site'),
+                    f'smalldiffusion=={version}'], check=True)
+    shutil.copytree(tmp / 'site' / 'smalldiffusion', tmp / 'pkg' / 'smalldiffusion_published')
+    sys.path.insert(0, str(tmp / 'pkg'))
+    return importlib.import_module('smalldiffusion_published')
+
+def steps_per_second(lib, steps, seed=0):
+    "Train the README's Swissroll model for `steps` steps with `lib.training_loop`; returns steps/s."
+    torch.manual_seed(seed)
+    loader = DataLoader(lib.Swissroll(np.pi / 2, 5 * np.pi, 100), batch_size=2048)
+    model = lib.TimeInputMLP(hidden_dims=(16, 128, 128, 128, 128, 16))
+    schedule = lib.ScheduleLogLinear(N=200, sigma_min=0.005, sigma_max=10)
+    loop = lib.training_loop(loader, model, schedule, epochs=steps)
+    next(loop)                                  # setup (Accelerator, optimizer) is not timed
+    start = time.perf_counter()
+    for n, ns in enumerate(loop, 2): pass
+    return (n - 1) / (time.perf_counter() - start)
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--steps', type=int, default=1500)
+    p.add_argument('--rounds', type=int, default=5)
+    args = p.parse_args(argv)
+    import smalldiffusion as ours
+    published = published_smalldiffusion()
+    print(f'ours: {ours.__file__}\npublished: {published.__file__}\ntorch {torch.__version__}, threads {torch.get_num_threads()}')
+    rates = {'ours': [], 'published': []}
+    for r in range(args.rounds):          # alternate, so drift in machine load hits both alike
+        for name, lib in (('ours', ours), ('published', published)) if r % 2 == 0 else (('published', published), ('ours', ours)):
+            rates[name].append(steps_per_second(lib, args.steps))
+        print(f'round {r}: ours {rates["ours"][-1]:.0f} steps/s, published {rates["published"][-1]:.0f} steps/s', flush=True)
+    ratio = np.median(np.array(rates['ours']) / np.array(rates['published']))
+    print(f'median steps/s: ours {np.median(rates["ours"]):.0f}, published {np.median(rates["published"]):.0f}')
+    print(f'ratio ours/published: {ratio:.3f} ({"not slower" if ratio >= 0.97 else "SLOWER"})')
+    return ratio
+
+if __name__ == '__main__': main()

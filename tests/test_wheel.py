@@ -1,0 +1,35 @@
+"""The built wheel installs into a clean virtual environment and runs the README's toy example from there."""
+import subprocess, sys, sysconfig, textwrap, venv
+from pathlib import Path
+
+def test_wheel_installs_and_runs_toy_example(root, tmp_path):
+    dist = tmp_path / 'dist'
+    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(dist), str(root)],
+                   check=True, capture_output=True)
+    wheel, = dist.glob('smalldiffusion-*.whl')
+    env_dir = tmp_path / 'venv'
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    py = env_dir / 'bin' / 'python'
+    # the heavy dependencies (torch, accelerate, ...) come from the test environment, standing in for system site-packages
+    site = Path(subprocess.run([str(py), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
+                               check=True, capture_output=True, text=True).stdout.strip())
+    (site / 'deps_from_test_env.pth').write_text(sysconfig.get_paths()['purelib'] + '\n')
+    subprocess.run([str(py), '-m', 'pip', 'install', '-q', '--no-deps', '--no-index', str(wheel)], check=True, capture_output=True)
+    script = textwrap.dedent('''
+        import numpy as np, torch, smalldiffusion
+        from torch.utils.data import DataLoader
+        from smalldiffusion import Swissroll, TimeInputMLP, ScheduleLogLinear, training_loop, samples
+        print(smalldiffusion.__file__)
+        dataset  = Swissroll(np.pi/2, 5*np.pi, 100)
+        loader   = DataLoader(dataset, batch_size=2048)
+        model    = TimeInputMLP(hidden_dims=(16,128,128,128,128,16))
+        schedule = ScheduleLogLinear(N=200, sigma_min=0.005, sigma_max=10)
+        trainer  = training_loop(loader, model, schedule, epochs=200)
+        losses   = [ns.loss.item() for ns in trainer]
+        *xt, x0  = samples(model, schedule.sample_sigmas(20), gam=2)
+        assert len(losses) == 200 and len(xt) == 19 and x0.shape == (1, 2) and torch.isfinite(x0).all()
+        print('ok')
+    ''')
+    out = subprocess.run([str(py), '-c', script], check=True, capture_output=True, text=True, cwd=tmp_path).stdout.split()
+    assert out[-1] == 'ok'
+    assert Path(out[0]).is_relative_to(env_dir), f'imported {out[0]}, not the installed wheel'
