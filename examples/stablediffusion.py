@@ -30,8 +30,7 @@ def parse_args(argv=None):
     return args
 
 def sample(args, model_key):
-    from smalldiffusion import ScheduleLDM, samples
-    from smalldiffusion.latent_diffusion import ModelLatentDiffusion
+    from smalldiffusion import ModelLatentDiffusion, ScheduleLDM, samples
     from torchvision.utils import save_image
     torch.manual_seed(args.seed)
     model = ModelLatentDiffusion(model_key, dtype=torch.float16 if args.fp16 else None)

@@ -161,7 +161,12 @@ def test_missing_diffusers_message(monkeypatch):
         ModelLatentDiffusion('any/model')
 
 def test_import_smalldiffusion_does_not_import_diffusers():
-    code = 'import sys, smalldiffusion; assert "diffusers" not in sys.modules and "transformers" not in sys.modules'
+    "ModelLatentDiffusion is exported at top level, lazily; diffusers and transformers load when a model is built."
+    code = ('import sys, smalldiffusion\n'
+            'assert "diffusers" not in sys.modules and "transformers" not in sys.modules\n'
+            'from smalldiffusion import ModelLatentDiffusion\n'
+            'from smalldiffusion.latent_diffusion import ModelLatentDiffusion as direct\n'
+            'assert ModelLatentDiffusion is direct')
     subprocess.run([sys.executable, '-c', code], check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
 
 def test_example_tiny(tmp_path):
