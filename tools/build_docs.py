@@ -21,6 +21,7 @@ REFERENCE_RE = re.compile(r'^9\d')  # 90_package, 91_diffusion...: the "Referenc
 ASSET_EXTS = {'.png', '.jpg', '.jpeg', '.gif', '.svg', '.webp', '.css', '.js', '.pdf'}
 _re_directive = re.compile(r'^\s*#\|\s*([\w-]+)\s*(?::\s*(.*?))?\s*$')
 _re_fence = re.compile(r'^\s*:::+\s*(.*?)\s*$')
+SLOW_NB_S = 15  # report notebooks whose docs processing takes longer than this
 _UMASK = os.umask(0); os.umask(_UMASK)
 
 
@@ -82,34 +83,41 @@ def sync_quarto_config(cfg, nbs: Path, names: list[str]):
 
 
 # ---------------------------------------------------------------- nbdev processing
-def _process_one(item) -> str | None:
-    "nbdev's docs processing of one notebook (what `nbdev_proc_nbs` runs); the error text on failure."
+def _process_one(item) -> tuple[str | None, float]:
+    "nbdev's docs processing of one notebook (what `nbdev_proc_nbs` runs): (error text or None, seconds)."
+    import time, warnings
     import nbdev.serve_drv
+    # nbdev warns about every cell mixing imports and code; the error report below says when that matters
+    warnings.filterwarnings('ignore', message='Found cells containing imports')
+    t = time.time()
     try: nbdev.serve_drv.main(item)
     except Exception as e:
         cell = re.search(r'in cell (\d+)', str(e))
         cause = e.__cause__ or e
-        return f'{item[0].name}{" cell " + cell.group(1) if cell else ""}: {type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ""}'
+        first = str(cause).splitlines()[0] if str(cause) else ''
+        return f'{item[0].name}{" cell " + cell.group(1) if cell else ""}: {type(cause).__name__}: {first}', time.time() - t
+    return None, time.time() - t
 
 
 def process_notebooks(srcs: list[Path], dest: Path, n_workers: int) -> dict[Path, Path]:
     "Run nbdev's docs processing (`FilterDefaults`, as `nbdev_proc_nbs` does) on `srcs` into `dest`."
     from fastcore.parallel import parallel
     from nbdev.processors import FilterDefaults
-    # nbdev warns about every cell mixing imports and code; the error below says when that matters
-    os.environ.setdefault('PYTHONWARNINGS', 'ignore:Found cells containing imports:UserWarning')
     # document the checkout's library (what nbdev_export wrote), installed editable or not
     if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))
     os.environ['PYTHONPATH'] = os.pathsep.join([str(ROOT)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p])
     out = {s: Path(dest)/s.name for s in srcs}
     items = [(s, d, FilterDefaults) for s, d in out.items()]
-    if n_workers <= 1 or len(items) == 1: errors = [_process_one(it) for it in items]
+    if n_workers <= 1 or len(items) == 1: results = [_process_one(it) for it in items]
     else:
         # workers unpickle the function by module name: use the importable module, also when run as a script
         if str(Path(__file__).parent) not in sys.path: sys.path.insert(0, str(Path(__file__).parent))
         from build_docs import _process_one as worker
-        errors = parallel(worker, items, n_workers=min(n_workers, len(items)), pause=0.01, method='spawn')
-    errors = [e for e in errors if e]
+        results = parallel(worker, items, n_workers=min(n_workers, len(items)), pause=0.01, method='spawn')
+    for (src, *_), (_, secs) in zip(items, results):
+        if secs > SLOW_NB_S: print(f'{src.name}: nbdev docs processing took {secs:.0f}s (it runs every cell with an import '
+                                   f'statement: keep imports in cells of their own, heavy work out of them)')
+    errors = [e for e, _ in results if e]
     if errors:
         raise SystemExit('nbdev could not process these notebooks for the docs:\n  ' + '\n  '.join(errors) +
                          '\nnbdev runs every exported cell, show_doc cell and any cell with an import statement '
@@ -154,6 +162,27 @@ def fenced_divs_to_html(md: str, keep: bool = True) -> str:
     return '\n'.join(out)
 
 
+_re_attr_link = re.compile(r'\[([^\]]*)\]\(([^)\s]+)\)\{([^}]*)\}')
+_re_attr = re.compile(r'([\w-]+)=(?:"([^"]*)"|(\S+))')
+
+
+def attr_links(md: str, keep: bool = True) -> str:
+    "Pandoc links with attributes, `[source](url){target=\"_blank\"}` (show_doc writes them), as HTML links."
+    def _a(m):
+        text, url, spec = m.groups()
+        if not keep: return f'[{text}]({url})'
+        attrs = ''.join(f' {k}="{html.escape(v1 or v2)}"' for k, v1, v2 in _re_attr.findall(spec))
+        cls = ' '.join(t[1:] for t in spec.split() if t.startswith('.'))
+        if cls: attrs += f' class="{html.escape(cls)}"'
+        return f'<a href="{html.escape(url)}"{attrs}>{text}</a>'
+    return _re_attr_link.sub(_a, md)
+
+
+def quarto_markdown(md: str, keep: bool = True) -> str:
+    "The Quarto-only markdown nbdev uses (fenced divs, link attributes) as plain markdown + HTML."
+    return attr_links(fenced_divs_to_html(md, keep=keep), keep=keep)
+
+
 def prepare(nb, for_readme: bool = False) -> dict:
     "Apply the Quarto options nbdev leaves in a processed notebook; return its frontmatter."
     import yaml
@@ -166,7 +195,7 @@ def prepare(nb, for_readme: bool = False) -> dict:
             if m and not fm and i == 0:
                 fm = yaml.safe_load(m.group(1)) or {}
                 continue
-        if cell.cell_type == 'markdown': cell.source = fenced_divs_to_html(src, keep=not for_readme)
+        if cell.cell_type == 'markdown': cell.source = quarto_markdown(src, keep=not for_readme)
         if cell.cell_type == 'code':
             opts, cell.source = split_directives(src)
             if opts.get('include') is False: continue
@@ -176,6 +205,11 @@ def prepare(nb, for_readme: bool = False) -> dict:
                 cell.metadata['sd_fold'] = {'open': opts['code-fold'] == 'show',
                                             'summary': str(opts.get('code-summary', 'Code'))}
             if not cell.source.strip() and not cell.get('outputs'): continue
+            for o in cell.get('outputs', []):
+                md = o.get('data', {}).get('text/markdown')
+                if md is not None:
+                    md = ''.join(md) if isinstance(md, list) else md
+                    o['data']['text/markdown'] = quarto_markdown(md, keep=not for_readme)
         cells.append(cell)
     nb.cells = cells
     nb.metadata.pop('widgets', None)  # empty widget state nbdev's show_doc run leaves behind
@@ -347,6 +381,7 @@ def readme_text(cfg, nbs: Path, files_dir: str = 'index_files') -> tuple[str, di
     body, res = exp.from_notebook_node(nb, resources={'output_files_dir': files_dir})
     head = f"# {fm.get('title', cfg.get('title', cfg.lib_name))}\n\n"
     if fm.get('description'): head += f"> {fm['description']}\n\n"
+    body = re.sub(r'^[ \t]+$', '', body, flags=re.MULTILINE)  # nbconvert pads figure lines with spaces
     text = head + re.sub(r'\n{3,}', '\n\n', body).strip() + '\n'
     site_url = f"{cfg.get('doc_host', '')}{cfg.get('doc_baseurl', '')}".rstrip('/')
     def _to_site(m): return f'](' + f"{site_url}/{_default_html(Path(m.group(1)))}{m.group(2) or ''})"
