@@ -7,14 +7,14 @@ __all__ = ['PREDICTION_TO_EPS', 'alpha_bar', 'to_diffusers_latents', 'from_diffu
            'sigma_to_timestep', 'eps_from_epsilon', 'eps_from_v', 'eps_from_sample', 'cfg_scale_from_guidance', 'guide',
            'write_tiny_clip_vocab', 'make_tiny_sd_pipeline', 'save_tiny_sd_pipeline', 'ModelLatentDiffusion']
 
-# %% ../nbs/04_diffusers.ipynb #9bf47e1a
+# %% ../nbs/04_diffusers.ipynb #75e83e16
 import json, os, shutil, tempfile
 import torch
 from torch import nn, Tensor
 from .model import ModelMixin
 from .schedule import Schedule
 
-# %% ../nbs/04_diffusers.ipynb #3a959b9d
+# %% ../nbs/04_diffusers.ipynb #ee1951f5
 def _import_diffusers():
     "The diffusers and transformers modules, or an ImportError that says how to install them."
     try:
@@ -24,7 +24,7 @@ def _import_diffusers():
                           '`pip install diffusers transformers`') from e
     return diffusers, transformers
 
-# %% ../nbs/04_diffusers.ipynb #4b79e551
+# %% ../nbs/04_diffusers.ipynb #01b5e2ba
 def alpha_bar(sigma: Tensor) -> Tensor: return 1 / (1 + sigma**2)  # sigma**2 == 1/alpha_bar - 1
 
 def to_diffusers_latents(x: Tensor, sigma: Tensor) -> Tensor: return alpha_bar(sigma).sqrt() * x   # x_t = sqrt(ab) x_sigma
@@ -36,7 +36,7 @@ def training_sigmas(alphas_cumprod: Tensor, # diffusers' ᾱ_t for t = 0..T-1
     "The noise levels of a model's training timesteps."
     return (1 / alphas_cumprod.double() - 1).sqrt()
 
-# %% ../nbs/04_diffusers.ipynb #1896f316
+# %% ../nbs/04_diffusers.ipynb #26c096c0
 def sigma_to_timestep(sigma: Tensor,        # noise levels, any shape
                       train_sigmas: Tensor, # σ_t of the training timesteps, increasing
                       snap: float = 1e-3,   # timesteps this close to an integer become that integer
@@ -51,7 +51,7 @@ def sigma_to_timestep(sigma: Tensor,        # noise levels, any shape
     near = t.round()
     return torch.where((t - near).abs() < snap, near, t)
 
-# %% ../nbs/04_diffusers.ipynb #3220fcd2
+# %% ../nbs/04_diffusers.ipynb #1a45acc1
 def eps_from_epsilon(eps: Tensor, x: Tensor, sigma: Tensor) -> Tensor: return eps
 
 def eps_from_v(v: Tensor, x: Tensor, sigma: Tensor) -> Tensor:
@@ -62,7 +62,7 @@ def eps_from_sample(x0: Tensor, x: Tensor, sigma: Tensor) -> Tensor: return (x -
 
 PREDICTION_TO_EPS = {'epsilon': eps_from_epsilon, 'v_prediction': eps_from_v, 'sample': eps_from_sample}
 
-# %% ../nbs/04_diffusers.ipynb #914cd9a8
+# %% ../nbs/04_diffusers.ipynb #1b610be3
 def cfg_scale_from_guidance(guidance_scale: float) -> float:
     "smalldiffusion's cfg_scale (0 = off) for diffusers' guidance_scale (1 = off)."
     return guidance_scale - 1  # eps_u + w (eps_c - eps_u) == eps_c + (w - 1)(eps_c - eps_u)
@@ -71,7 +71,7 @@ def guide(eps_cond: Tensor, eps_uncond: Tensor, cfg_scale: float) -> Tensor:
     "smalldiffusion's classifier-free guidance."
     return eps_cond + cfg_scale * (eps_cond - eps_uncond)
 
-# %% ../nbs/04_diffusers.ipynb #79e29513
+# %% ../nbs/04_diffusers.ipynb #44534255
 def _bytes_to_unicode():
     "GPT-2's map from the 256 bytes to printable characters: the alphabet of CLIP's BPE."
     bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
@@ -88,7 +88,7 @@ def write_tiny_clip_vocab(folder: str, merges=('a n', 't h', 'o r', 'h o', 'h e<
     with open(paths[1], 'w') as f: f.write('#version: 0.2\n' + '\n'.join(merges) + '\n')
     return paths
 
-# %% ../nbs/04_diffusers.ipynb #e3bed10f
+# %% ../nbs/04_diffusers.ipynb #452ccb59
 def make_tiny_sd_pipeline(prediction_type: str = 'epsilon', # or 'v_prediction', 'sample'
                           sample_size: int = 8,             # latent side; images are twice as large
                           seed: int = 0, max_length: int = 32):
@@ -111,7 +111,7 @@ def make_tiny_sd_pipeline(prediction_type: str = 'epsilon', # or 'v_prediction',
     return diffusers.StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tok, unet=unet, scheduler=sched,
                                              safety_checker=None, feature_extractor=None, requires_safety_checker=False)
 
-# %% ../nbs/04_diffusers.ipynb #51f6ac94
+# %% ../nbs/04_diffusers.ipynb #27a1f1a7
 def save_tiny_sd_pipeline(path: str, # a new (or empty) folder
                           prediction_type: str = 'epsilon', **kwargs) -> str:
     "Build `make_tiny_sd_pipeline(prediction_type, **kwargs)` and `save_pretrained` it to `path`, atomically."
@@ -125,7 +125,7 @@ def save_tiny_sd_pipeline(path: str, # a new (or empty) folder
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return path
 
-# %% ../nbs/04_diffusers.ipynb #7a8300bd
+# %% ../nbs/04_diffusers.ipynb #a0ecd36e
 def _twice(sigma):
     "sigma for a batch stacked twice: (), (B,) or (B, 1, ..) -> () or (2B,)."
     s = torch.as_tensor(sigma).flatten()
@@ -137,7 +137,7 @@ def _per_example(c: Tensor, n: int, name: str) -> Tensor:
     if c.shape[0] == 1: return c.expand(n, *c.shape[1:])
     raise ValueError(f'{name} has batch {c.shape[0]} but x has batch {n}: give one prompt or one per sample')
 
-# %% ../nbs/04_diffusers.ipynb #5c250d19
+# %% ../nbs/04_diffusers.ipynb #39198c33
 class ModelLatentDiffusion(ModelMixin, nn.Module):
     "A diffusers latent diffusion model (VAE, CLIP text encoder, UNet) as a smalldiffusion model in σ-space."
     def __init__(self, model_key: str,           # hub id, or a folder written by `save_pretrained`
@@ -170,11 +170,11 @@ class ModelLatentDiffusion(ModelMixin, nn.Module):
             self.unet.enable_xformers_memory_efficient_attention()
 
     @property
-    def device(self): return self.unet.device
+    def device(self): return next(self.unet.parameters()).device  # cheaper than diffusers' unet.device
     @property
-    def dtype(self): return self.unet.dtype
+    def dtype(self): return next(self.unet.parameters()).dtype
 
-# %% ../nbs/04_diffusers.ipynb #8f32d6e4
+# %% ../nbs/04_diffusers.ipynb #fc964ba1
 @torch.no_grad()
 def encode_text(self: ModelLatentDiffusion, prompt) -> Tensor:
     "CLIP embeddings (B, L, D) of a prompt or a list of B prompts, padded to the tokenizer's length."
@@ -198,7 +198,7 @@ def set_text_condition(self: ModelLatentDiffusion, prompt, # a string, or a list
 
 ModelLatentDiffusion.encode_text, ModelLatentDiffusion.set_text_condition = encode_text, set_text_condition
 
-# %% ../nbs/04_diffusers.ipynb #ba13e5d3
+# %% ../nbs/04_diffusers.ipynb #1797cc2f
 def predict_eps_text(self: ModelLatentDiffusion, x: Tensor, # (B, C, H, W) in σ-space
                      sigma: Tensor,                          # (), (B,) or (B, 1, 1, 1)
                      emb: Tensor) -> Tensor:                 # text embeddings (B, L, D)
@@ -214,7 +214,7 @@ def predict_eps_text(self: ModelLatentDiffusion, x: Tensor, # (B, C, H, W) in σ
 
 ModelLatentDiffusion.predict_eps_text = predict_eps_text
 
-# %% ../nbs/04_diffusers.ipynb #1cd12213
+# %% ../nbs/04_diffusers.ipynb #8c6d9275
 def forward(self: ModelLatentDiffusion, x: Tensor, sigma: Tensor, cond: Tensor = None) -> Tensor:
     "ε at x: for text embeddings `cond` (B, L, D), or, when None, guided by the `set_text_condition` prompts."
     if cond is not None: return self.predict_eps_text(x, sigma, _per_example(cond, x.shape[0], 'cond'))
@@ -228,7 +228,7 @@ def forward(self: ModelLatentDiffusion, x: Tensor, sigma: Tensor, cond: Tensor =
 
 ModelLatentDiffusion.forward = forward
 
-# %% ../nbs/04_diffusers.ipynb #f51b90ed
+# %% ../nbs/04_diffusers.ipynb #f16c4d93
 def predict_eps_cfg(self: ModelLatentDiffusion, x: Tensor, sigma: Tensor, cond: Tensor, cfg_scale: float) -> Tensor:
     "ε for embeddings `cond`, guided (cfg_scale: 0 = off) away from the negative prompt, or the empty prompt."
     if cfg_scale == 0: return self.predict_eps(x, sigma, cond=cond)
