@@ -179,3 +179,20 @@ def test_example_tiny(tmp_path):
     assert Image.open(out).size == (2 * 16 + 3 * 2, 16 + 2 * 2)   # save_image's grid: 2 px padding
     with pytest.raises(SystemExit):
         example.main(['--tiny', '--mu', '1'])
+
+def test_sd1_style_pndm_scheduler_config(tiny, tmp_path):
+    "SD 1.x checkpoints ship a PNDMScheduler config without prediction_type: its training grid is read all the same."
+    from diffusers import PNDMScheduler
+    path, pipe, model = tiny['epsilon']
+    sd1 = save_tiny_sd_pipeline(tmp_path / 'sd1', seed=1)
+    cfg_file = os.path.join(sd1, 'scheduler', 'scheduler_config.json')
+    PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear', skip_prk_steps=True,
+                  set_alpha_to_one=False, steps_offset=1).save_config(os.path.dirname(cfg_file))
+    cfg = json.load(open(cfg_file)); cfg.pop('prediction_type')
+    json.dump(cfg, open(cfg_file, 'w'))
+    sd1_model = ModelLatentDiffusion(sd1)
+    assert cfg['_class_name'] == 'PNDMScheduler' and sd1_model.prediction_type == 'epsilon'
+    assert torch.equal(sd1_model.train_sigmas, model.train_sigmas)
+    x, sig = torch.randn(2, *model.input_dims), ScheduleLDM(1000).sample_sigmas(10)[4]
+    model.set_text_condition(PROMPTS); sd1_model.set_text_condition(PROMPTS)
+    torch.testing.assert_close(sd1_model(x, sig), model(x, sig))
