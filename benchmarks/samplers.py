@@ -5,7 +5,7 @@ schedulers (plus their third-order settings), each on a trailing and a Karras gr
 top of ScheduleDDPM(1000). The error of a sample is its L2 distance to a fine RK4 solve of the probability-flow ODE from
 the same noise; we report the median and the RMS over the batch, and print ours / best peer per budget (best over every
 peer and grid, taken separately for each statistic). Stochastic samplers are compared by the sliced Wasserstein
-distance of their samples to fresh draws of the mixture.
+distance of their samples to fresh draws of the mixture (each side on its best grid).
 
     python benchmarks/samplers.py                  # about a minute on 2 CPUs
     python benchmarks/samplers.py --seeds 0 1 2    # other mixtures and noise
@@ -135,7 +135,7 @@ def run_benchmark(seed: int=0, batch: int=500, budgets=BUDGETS, sde_batch: int=2
 
 
 def run_sde(mix, model, schedule, budgets, n: int, seed: int) -> dict:
-    "Sliced W2 to fresh mixture draws: our DPM++(2M) SDE vs diffusers' sde-dpmsolver++ (and the floor of two fresh draws)."
+    "Sliced W2 to fresh draws: our DPM++(2M) SDE (eta 1 and 0.5, three grids) vs diffusers' sde-dpmsolver++ (two grids)."
     sig_max = float(schedule.sigmas.max())
     fresh = mix.sample(n, torch.Generator().manual_seed(seed + 100))
     res = {'floor (fresh vs fresh)': sliced_wasserstein(mix.sample(n, torch.Generator().manual_seed(seed + 101)), fresh)}
@@ -146,9 +146,13 @@ def run_sde(mix, model, schedule, budgets, n: int, seed: int) -> dict:
             x, _ = run_peer(DPMSolverMultistepScheduler, dict(algorithm_type='sde-dpmsolver++', **{'trailing': TRAILING, 'karras': KARRAS}[grid]),
                             nfe, x_start, model)
             res[f'diffusers sde-dpmsolver++, {grid}|{nfe}'] = sliced_wasserstein(x, fresh)
-        for grid, sigs in (('karras', sigmas_karras(schedule, nfe)), ('trig', sigmas_trig(schedule, nfe, sigma_data=mix.sigma_data))):
-            torch.manual_seed(seed + 3)
-            res[f'ours DPM++(2M) SDE, {grid}|{nfe}'] = sliced_wasserstein(list(samples_dpmpp_2m_sde(model, sigs, xt=x_start))[-1], fresh)
+        trailing = torch.cat([schedule.sample_sigmas(nfe)[:-1].double(), torch.zeros(1, dtype=torch.float64)])  # = diffusers' trailing
+        grids = dict(trailing=trailing, karras=sigmas_karras(schedule, nfe), trig=sigmas_trig(schedule, nfe, sigma_data=mix.sigma_data))
+        for eta in (1., 0.5):
+            for grid, sigs in grids.items():
+                torch.manual_seed(seed + 3)
+                x = list(samples_dpmpp_2m_sde(model, sigs, xt=x_start, eta=eta))[-1]
+                res[f'ours DPM++(2M) SDE eta={eta}, {grid}|{nfe}'] = sliced_wasserstein(x, fresh)
         torch.manual_seed(seed + 3)
         pc = list(samples_trig_pc(model, sigmas_trig(schedule, nfe, sigma_data=mix.sigma_data), xt=x_start,
                                   order=ours_order(nfe), sigma_data=mix.sigma_data))[-1]
@@ -184,9 +188,10 @@ def report(res: dict, budgets=BUDGETS) -> list:
     print(f"\nstochastic: sliced W2 to fresh mixture draws (floor {sde['floor (fresh vs fresh)']:.4f})")
     for b in budgets:
         peer = min(v for k, v in sde.items() if k.startswith('diffusers') and k.endswith(f'|{b}'))
-        mine = min(v for k, v in sde.items() if k.startswith('ours DPM++') and k.endswith(f'|{b}'))
-        ode_pc = sde[f'ours trig PC (ODE), trig|{b}']
-        print(f'  NFE {b:3d}: ours SDE {mine:.4f}  diffusers SDE {peer:.4f}  ratio {mine / peer:.3f}   (ours ODE trig PC {ode_pc:.4f})')
+        mine = {eta: min(v for k, v in sde.items() if k.startswith(f'ours DPM++(2M) SDE eta={eta},') and k.endswith(f'|{b}'))
+                for eta in (1., 0.5)}
+        print(f'  NFE {b:3d}: diffusers SDE {peer:.4f}   ours SDE (eta 1) {mine[1.]:.4f} ratio {mine[1.] / peer:.3f}   '
+              f"ours SDE (eta 0.5) {mine[0.5]:.4f} ratio {mine[0.5] / peer:.3f}   (ours ODE trig PC {sde[f'ours trig PC (ODE), trig|{b}']:.4f})")
     return rows
 
 

@@ -6,14 +6,14 @@
 __all__ = ['sigmas_karras', 'sigmas_trig', 'samples_heun', 'samples_dpmpp_2m', 'samples_dpmpp_2m_sde', 'adams_weights',
            'samples_trig_pc']
 
-# %% ../nbs/02a_samplers.ipynb #8c373679
+# %% ../nbs/02a_samplers.ipynb #fd8d9257
 import math
 from itertools import pairwise
 import numpy as np
 import torch
 from torch import Tensor
 
-# %% ../nbs/02a_samplers.ipynb #61a1aa5a
+# %% ../nbs/02a_samplers.ipynb #fb6666c1
 from .sampling import prepare_sampling
 
 def _strictly_decreasing(sigmas: Tensor, name: str) -> list:
@@ -25,7 +25,7 @@ def _eps_fn(model, cond, cfg_scale):
     "ε̂(x, σ) for a python-float σ, with classifier-free guidance."
     return lambda x, sig: model.predict_eps_cfg(x, x.new_tensor(sig), cond, cfg_scale)
 
-# %% ../nbs/02a_samplers.ipynb #29966655
+# %% ../nbs/02a_samplers.ipynb #c0617272
 def _sigma_range(schedule_or_sigmas) -> tuple:
     "(sigma_min, sigma_max) of a Schedule or of a tensor of sigmas, ignoring zeros."
     s = torch.as_tensor(getattr(schedule_or_sigmas, 'sigmas', schedule_or_sigmas), dtype=torch.float64)
@@ -38,7 +38,7 @@ def _check_steps(steps):
         raise ValueError(f'steps must be an int >= 1, got {steps!r}')
     return int(steps)
 
-# %% ../nbs/02a_samplers.ipynb #6975f49a
+# %% ../nbs/02a_samplers.ipynb #42a70ce6
 def sigmas_karras(schedule_or_sigmas, # a Schedule, or a tensor of sigmas whose range is used
                   steps: int,         # number of sampling steps: steps + 1 values are returned
                   rho: float=7.,      # EDM's ρ: larger puts more steps at low noise
@@ -51,7 +51,7 @@ def sigmas_karras(schedule_or_sigmas, # a Schedule, or a tensor of sigmas whose 
     sigs = (hi ** (1 / rho) + r * (lo ** (1 / rho) - hi ** (1 / rho))) ** rho
     return torch.cat([sigs, sigs.new_zeros(1)]) if final_zero else sigs
 
-# %% ../nbs/02a_samplers.ipynb #610fca05
+# %% ../nbs/02a_samplers.ipynb #b7795d93
 def sigmas_trig(schedule_or_sigmas, # a Schedule, or a tensor of sigmas whose range is used
                 steps: int,         # number of sampling steps: steps + 1 values are returned
                 sigma_data: float=0.5, # the data's standard deviation σ_d
@@ -65,7 +65,7 @@ def sigmas_trig(schedule_or_sigmas, # a Schedule, or a tensor of sigmas whose ra
     sigs = sigma_data * torch.tan(a + torch.linspace(0, 1, n, dtype=torch.float64) ** p * (b - a))
     return torch.cat([sigs, sigs.new_zeros(1)]) if final_zero else sigs
 
-# %% ../nbs/02a_samplers.ipynb #b4433795
+# %% ../nbs/02a_samplers.ipynb #1b7b6dcb
 def samples_heun(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=None, cond: Tensor=None, cfg_scale: float=0.,
                  accelerator=None, churn: float=0., s_tmin: float=0., s_tmax: float=float('inf'), s_noise: float=1.):
     "EDM's 2nd-order Heun sampler (Karras et al. 2022, Alg. 1; Alg. 2's stochastic churn when `churn` > 0)."
@@ -86,15 +86,15 @@ def _heun(model, sigs, xt, eps_fn, churn, s_tmin, s_tmax, s_noise):
         xt = x_next
         yield xt
 
-# %% ../nbs/02a_samplers.ipynb #2aba1591
+# %% ../nbs/02a_samplers.ipynb #19998464
 def samples_dpmpp_2m(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=None, cond: Tensor=None,
                      cfg_scale: float=0., accelerator=None):
     "DPM-Solver++(2M) (Lu et al. 2022, Alg. 2): second-order multistep, data prediction."
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
-    return _dpmpp_2m(model, _strictly_decreasing(sigmas, 'samples_dpmpp_2m'), xt, _eps_fn(model, cond, cfg_scale), sde=False)
+    return _dpmpp_2m(model, _strictly_decreasing(sigmas, 'samples_dpmpp_2m'), xt, _eps_fn(model, cond, cfg_scale), eta=None)
 
 @torch.no_grad()
-def _dpmpp_2m(model, sigs, xt, eps_fn, sde):
+def _dpmpp_2m(model, sigs, xt, eps_fn, eta):
     model.eval()
     x0_prev, h_prev = None, None
     for sig, sig_next in pairwise(sigs):
@@ -102,23 +102,25 @@ def _dpmpp_2m(model, sigs, xt, eps_fn, sde):
         if sig_next == 0: yield x0_hat; return                               # last step: the denoised estimate
         h = math.log(sig / sig_next)
         d = x0_hat if x0_prev is None else x0_hat + (x0_hat - x0_prev) * h / (2 * h_prev)  # (1 + 1/2r) D_i - D_{i-1}/2r
-        if sde: xt = _sde_step(model, xt, d, sig, sig_next)
+        if eta is not None: xt = _sde_step(model, xt, d, sig, sig_next, eta)     # SDE; None: the ODE
         else: xt = sig_next / sig * xt + (1 - sig_next / sig) * d
         x0_prev, h_prev = x0_hat, h
         yield xt
 
-# %% ../nbs/02a_samplers.ipynb #bdb7c1b1
+# %% ../nbs/02a_samplers.ipynb #ebb81f35
 def samples_dpmpp_2m_sde(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=None, cond: Tensor=None,
-                         cfg_scale: float=0., accelerator=None):
-    "DPM-Solver++(2M) SDE (Lu et al. 2022; diffusers' sde-dpmsolver++, midpoint): stochastic second-order multistep."
+                         cfg_scale: float=0., accelerator=None, eta: float=1.):
+    "DPM-Solver++(2M) SDE (Lu et al. 2022; diffusers' sde-dpmsolver++, midpoint), with k-diffusion's noise fraction `eta`."
+    if not eta >= 0: raise ValueError(f'eta must be >= 0 (1: the reverse SDE, 0: the ODE), got {eta!r}')
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
-    return _dpmpp_2m(model, _strictly_decreasing(sigmas, 'samples_dpmpp_2m_sde'), xt, _eps_fn(model, cond, cfg_scale), sde=True)
+    return _dpmpp_2m(model, _strictly_decreasing(sigmas, 'samples_dpmpp_2m_sde'), xt, _eps_fn(model, cond, cfg_scale), eta=float(eta))
 
-def _sde_step(model, xt, d, sig, sig_next):
-    r2 = (sig_next / sig) ** 2                                               # e^{-2h}
-    return r2 * xt + (1 - r2) * d + sig_next * (1 - r2) ** 0.5 * model.rand_input(xt.shape[0]).to(xt)
+def _sde_step(model, xt, d, sig, sig_next, eta):
+    r = sig_next / sig                                                       # e^{-h}
+    z = model.rand_input(xt.shape[0]).to(xt)
+    return r ** (1 + eta) * xt + (1 - r ** (1 + eta)) * d + sig_next * (1 - r ** (2 * eta)) ** 0.5 * z
 
-# %% ../nbs/02a_samplers.ipynb #8e37456b
+# %% ../nbs/02a_samplers.ipynb #e40e427d
 def adams_weights(nodes,     # times t_j where the integrand is known
                   t0: float, # start of the step
                   t1: float  # end of the step
@@ -128,7 +130,7 @@ def adams_weights(nodes,     # times t_j where the integrand is known
     v = (np.asarray(nodes, dtype=np.float64) - t0) / h                       # nodes in units of the step
     return h * np.linalg.solve(np.vander(v, len(v), increasing=True).T, 1 / np.arange(1, len(v) + 1))
 
-# %% ../nbs/02a_samplers.ipynb #c523b808
+# %% ../nbs/02a_samplers.ipynb #fa1e8f50
 def _check_method_args(order, sigma_data):
     if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= 4:
         raise ValueError(f'order must be an int in 1..4, got {order!r}')
@@ -138,7 +140,7 @@ def _adams_step(Fs: list, nodes: list, t0: float, t1: float) -> Tensor:
     "∫_{t0}^{t1} of the polynomial through (nodes, Fs)."
     return sum(w * F for w, F in zip(adams_weights(nodes, t0, t1), Fs))
 
-# %% ../nbs/02a_samplers.ipynb #722a6310
+# %% ../nbs/02a_samplers.ipynb #f935d7da
 def samples_trig_pc(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=None, cond: Tensor=None, cfg_scale: float=0.,
                     accelerator=None, order: int=3, sigma_data: float=0.5, corrector: bool=True):
     "Adams predictor (`order`) + free Adams–Moulton corrector in the TrigFlow angle (Lu & Song 2024; PEC as UniPC, Zhao et al. 2023)."
