@@ -6,14 +6,14 @@
 __all__ = ['sigmas_karras', 'sigmas_trig', 'samples_heun', 'samples_dpmpp_2m', 'samples_dpmpp_2m_sde', 'adams_weights',
            'samples_trig_pc']
 
-# %% ../nbs/02a_samplers.ipynb #fd8d9257
+# %% ../nbs/02a_samplers.ipynb #7d806530
 import math
 from itertools import pairwise
 import numpy as np
 import torch
 from torch import Tensor
 
-# %% ../nbs/02a_samplers.ipynb #fb6666c1
+# %% ../nbs/02a_samplers.ipynb #819b92de
 from .sampling import prepare_sampling
 
 def _strictly_decreasing(sigmas: Tensor, name: str) -> list:
@@ -25,7 +25,7 @@ def _eps_fn(model, cond, cfg_scale):
     "ε̂(x, σ) for a python-float σ, with classifier-free guidance."
     return lambda x, sig: model.predict_eps_cfg(x, x.new_tensor(sig), cond, cfg_scale)
 
-# %% ../nbs/02a_samplers.ipynb #c0617272
+# %% ../nbs/02a_samplers.ipynb #42b0e456
 def _sigma_range(schedule_or_sigmas) -> tuple:
     "(sigma_min, sigma_max) of a Schedule or of a tensor of sigmas, ignoring zeros."
     s = torch.as_tensor(getattr(schedule_or_sigmas, 'sigmas', schedule_or_sigmas), dtype=torch.float64)
@@ -38,7 +38,7 @@ def _check_steps(steps):
         raise ValueError(f'steps must be an int >= 1, got {steps!r}')
     return int(steps)
 
-# %% ../nbs/02a_samplers.ipynb #42a70ce6
+# %% ../nbs/02a_samplers.ipynb #adb2015e
 def sigmas_karras(schedule_or_sigmas, # a Schedule, or a tensor of sigmas whose range is used
                   steps: int,         # number of sampling steps: steps + 1 values are returned
                   rho: float=7.,      # EDM's ρ: larger puts more steps at low noise
@@ -51,7 +51,7 @@ def sigmas_karras(schedule_or_sigmas, # a Schedule, or a tensor of sigmas whose 
     sigs = (hi ** (1 / rho) + r * (lo ** (1 / rho) - hi ** (1 / rho))) ** rho
     return torch.cat([sigs, sigs.new_zeros(1)]) if final_zero else sigs
 
-# %% ../nbs/02a_samplers.ipynb #b7795d93
+# %% ../nbs/02a_samplers.ipynb #dd1f9c6d
 def sigmas_trig(schedule_or_sigmas, # a Schedule, or a tensor of sigmas whose range is used
                 steps: int,         # number of sampling steps: steps + 1 values are returned
                 sigma_data: float=0.5, # the data's standard deviation σ_d
@@ -65,7 +65,7 @@ def sigmas_trig(schedule_or_sigmas, # a Schedule, or a tensor of sigmas whose ra
     sigs = sigma_data * torch.tan(a + torch.linspace(0, 1, n, dtype=torch.float64) ** p * (b - a))
     return torch.cat([sigs, sigs.new_zeros(1)]) if final_zero else sigs
 
-# %% ../nbs/02a_samplers.ipynb #1b7b6dcb
+# %% ../nbs/02a_samplers.ipynb #ad4682de
 def samples_heun(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=None, cond: Tensor=None, cfg_scale: float=0.,
                  accelerator=None, churn: float=0., s_tmin: float=0., s_tmax: float=float('inf'), s_noise: float=1.):
     "EDM's 2nd-order Heun sampler (Karras et al. 2022, Alg. 1; Alg. 2's stochastic churn when `churn` > 0)."
@@ -73,6 +73,7 @@ def samples_heun(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=None, co
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
     return _heun(model, sigmas.tolist(), xt, _eps_fn(model, cond, cfg_scale), churn, s_tmin, s_tmax, s_noise)
 
+# %% ../nbs/02a_samplers.ipynb #3516f7b6
 @torch.no_grad()
 def _heun(model, sigs, xt, eps_fn, churn, s_tmin, s_tmax, s_noise):
     model.eval()
@@ -86,13 +87,14 @@ def _heun(model, sigs, xt, eps_fn, churn, s_tmin, s_tmax, s_noise):
         xt = x_next
         yield xt
 
-# %% ../nbs/02a_samplers.ipynb #19998464
+# %% ../nbs/02a_samplers.ipynb #b49d130f
 def samples_dpmpp_2m(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=None, cond: Tensor=None,
                      cfg_scale: float=0., accelerator=None):
     "DPM-Solver++(2M) (Lu et al. 2022, Alg. 2): second-order multistep, data prediction."
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
     return _dpmpp_2m(model, _strictly_decreasing(sigmas, 'samples_dpmpp_2m'), xt, _eps_fn(model, cond, cfg_scale), eta=None)
 
+# %% ../nbs/02a_samplers.ipynb #2fac667a
 @torch.no_grad()
 def _dpmpp_2m(model, sigs, xt, eps_fn, eta):
     model.eval()
@@ -107,7 +109,7 @@ def _dpmpp_2m(model, sigs, xt, eps_fn, eta):
         x0_prev, h_prev = x0_hat, h
         yield xt
 
-# %% ../nbs/02a_samplers.ipynb #ebb81f35
+# %% ../nbs/02a_samplers.ipynb #01ca7bcd
 def samples_dpmpp_2m_sde(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=None, cond: Tensor=None,
                          cfg_scale: float=0., accelerator=None, eta: float=1.):
     "DPM-Solver++(2M) SDE (Lu et al. 2022; diffusers' sde-dpmsolver++, midpoint), with k-diffusion's noise fraction `eta`."
@@ -115,12 +117,13 @@ def samples_dpmpp_2m_sde(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
     return _dpmpp_2m(model, _strictly_decreasing(sigmas, 'samples_dpmpp_2m_sde'), xt, _eps_fn(model, cond, cfg_scale), eta=float(eta))
 
+# %% ../nbs/02a_samplers.ipynb #ba1ffbff
 def _sde_step(model, xt, d, sig, sig_next, eta):
     r = sig_next / sig                                                       # e^{-h}
     z = model.rand_input(xt.shape[0]).to(xt)
     return r ** (1 + eta) * xt + (1 - r ** (1 + eta)) * d + sig_next * (1 - r ** (2 * eta)) ** 0.5 * z
 
-# %% ../nbs/02a_samplers.ipynb #e40e427d
+# %% ../nbs/02a_samplers.ipynb #1c4bcffd
 def adams_weights(nodes,     # times t_j where the integrand is known
                   t0: float, # start of the step
                   t1: float  # end of the step
@@ -130,7 +133,7 @@ def adams_weights(nodes,     # times t_j where the integrand is known
     v = (np.asarray(nodes, dtype=np.float64) - t0) / h                       # nodes in units of the step
     return h * np.linalg.solve(np.vander(v, len(v), increasing=True).T, 1 / np.arange(1, len(v) + 1))
 
-# %% ../nbs/02a_samplers.ipynb #fa1e8f50
+# %% ../nbs/02a_samplers.ipynb #2691441b
 def _check_method_args(order, sigma_data):
     if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= 4:
         raise ValueError(f'order must be an int in 1..4, got {order!r}')
@@ -140,7 +143,7 @@ def _adams_step(Fs: list, nodes: list, t0: float, t1: float) -> Tensor:
     "∫_{t0}^{t1} of the polynomial through (nodes, Fs)."
     return sum(w * F for w, F in zip(adams_weights(nodes, t0, t1), Fs))
 
-# %% ../nbs/02a_samplers.ipynb #f935d7da
+# %% ../nbs/02a_samplers.ipynb #499f81fc
 def samples_trig_pc(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=None, cond: Tensor=None, cfg_scale: float=0.,
                     accelerator=None, order: int=3, sigma_data: float=0.5, corrector: bool=True):
     "Adams predictor (`order`) + free Adams–Moulton corrector in the TrigFlow angle (Lu & Song 2024; PEC as UniPC, Zhao et al. 2023)."
@@ -149,6 +152,7 @@ def samples_trig_pc(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=None,
     sigs = _strictly_decreasing(sigmas, 'samples_trig_pc')
     return _trig_pc(model, sigs, xt, _eps_fn(model, cond, cfg_scale), order, float(sigma_data), corrector)
 
+# %% ../nbs/02a_samplers.ipynb #fa4a8277
 @torch.no_grad()
 def _trig_pc(model, sigs, xt, eps_fn, order, c, corrector):
     model.eval()
