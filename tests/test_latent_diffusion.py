@@ -12,6 +12,14 @@ PROMPTS = ['an astronaut riding a horse', 'a photo of the moon']
 NEGATIVE = ['blurry', 'a horse']
 PRED_TYPES = ['epsilon', 'v_prediction', 'sample']
 
+@pytest.fixture(scope='module', autouse=True)
+def one_thread():
+    "The tiny models gain nothing from threads, and 2 threads on a busy 2-CPU machine run ~30x slower."
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
     "prediction type -> (folder, pipeline loaded from it, wrapper loaded from it)."
