@@ -12,7 +12,7 @@ README.md is always written by the same markdown export of the processed `nbs/in
 """
 from __future__ import annotations
 
-import argparse, html, os, re, shutil, subprocess, sys, tempfile
+import argparse, ast, html, os, re, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +21,7 @@ REFERENCE_RE = re.compile(r'^9\d')  # 90_package, 91_diffusion...: the "Referenc
 ASSET_EXTS = {'.png', '.jpg', '.jpeg', '.gif', '.svg', '.webp', '.css', '.js', '.pdf'}
 _re_directive = re.compile(r'^\s*#\|\s*([\w-]+)\s*(?::\s*(.*?))?\s*$')
 _re_fence = re.compile(r'^\s*:::+\s*(.*?)\s*$')
-SLOW_NB_S = 15  # report notebooks whose docs processing takes longer than this
+SLOW_NB_S = 30  # report notebooks whose docs processing takes longer than this
 _UMASK = os.umask(0); os.umask(_UMASK)
 
 
@@ -83,41 +83,77 @@ def sync_quarto_config(cfg, nbs: Path, names: list[str]):
 
 
 # ---------------------------------------------------------------- nbdev processing
-def _process_one(item) -> tuple[str | None, float]:
-    "nbdev's docs processing of one notebook (what `nbdev_proc_nbs` runs): (error text or None, seconds)."
-    import time, warnings
+def _docs_filters(strict: bool):
+    "nbdev's docs processors; unless `strict`, cells that mix imports with other code only run their imports."
+    from nbdev.processors import FilterDefaults, exec_show_docs, _do_eval, _show_docs
+    from fastcore.basics import str2bool
+    if strict: return FilterDefaults
+
+    class exec_show_docs_imports(exec_show_docs):
+        "nbdev's `exec_show_docs`, except that a cell it runs only for its imports runs just those statements."
+        def __call__(self, cell):
+            if not getattr(self.nb, 'has_docs_', None) or not hasattr(self, 'k') or not _do_eval(cell):
+                return super().__call__(cell)
+            trees = cell.parsed_()
+            if cell.directives_.keys() & {'export', 'exports', 'exporti', 'exec_doc'} or _show_docs(trees):
+                return super().__call__(cell)
+            imports = [t for t in trees if isinstance(t, (ast.Import, ast.ImportFrom))]
+            if len(imports) == len(trees): return super().__call__(cell)
+            if str2bool(getattr(self.nb, 'frontmatter_', {}).get('skip_showdoc', False)) or not imports: return
+            self.k.run(ast.unparse(ast.Module(body=imports, type_ignores=[])))
+            if self.k.exc: raise Exception(f'Error in cell {cell.idx_} :\n{cell.source}') from self.k.exc
+
+    class DocsFilters(FilterDefaults):
+        def base_procs(self): return [exec_show_docs_imports if p is exec_show_docs else p for p in super().base_procs()]
+    return DocsFilters
+
+
+def _process_one(item) -> tuple[str | None, float, list[int]]:
+    "nbdev's docs processing of one notebook (what `nbdev_proc_nbs` runs): (error or None, seconds, mixed cells)."
+    import json, time, warnings
     import nbdev.serve_drv
-    # nbdev warns about every cell mixing imports and code; the error report below says when that matters
-    warnings.filterwarnings('ignore', message='Found cells containing imports')
+    src, dst, strict = item
+    item = (src, dst, _docs_filters(strict))
     t = time.time()
-    try: nbdev.serve_drv.main(item)
-    except Exception as e:
-        cell = re.search(r'in cell (\d+)', str(e))
-        cause = e.__cause__ or e
-        first = str(cause).splitlines()[0] if str(cause) else ''
-        return f'{item[0].name}{" cell " + cell.group(1) if cell else ""}: {type(cause).__name__}: {first}', time.time() - t
-    return None, time.time() - t
+    srcs = [''.join(c.get('source', '')).strip() for c in json.loads(item[0].read_text(encoding='utf-8'))['cells']]
+    def where(quoted):  # nbdev quotes a cell's source without its directives: find it in the notebook
+        idx = [i for i, src in enumerate(srcs) if quoted.strip() and src.endswith(quoted.strip())]
+        return idx[0] if idx else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.filterwarnings('always', message='Found cells containing imports')
+        try: nbdev.serve_drv.main(item); err = None
+        except Exception as e:
+            cause, (head, _, quoted) = e.__cause__ or e, str(e).partition(' :\n')
+            i = where(quoted)
+            line = next((l for l in srcs[i].splitlines() if not l.lstrip().startswith('#|')), '')[:60] if i is not None else ''
+            err = (f'{item[0].name}{f" cell {i} ({line!r})" if i is not None else ""}: '
+                   f'{type(cause).__name__}: {(str(cause).splitlines() or [""])[0]}')
+    # nbdev's warning quotes each cell that mixes imports with other code: report their indices instead
+    quoted = [m.group(1) for w in caught if (m := re.search(r'---\n(.*)\n---', str(w.message), re.DOTALL))]
+    mixed = sorted({i for q in quoted if (i := where(q)) is not None})
+    return err, time.time() - t, mixed
 
 
-def process_notebooks(srcs: list[Path], dest: Path, n_workers: int) -> dict[Path, Path]:
-    "Run nbdev's docs processing (`FilterDefaults`, as `nbdev_proc_nbs` does) on `srcs` into `dest`."
+def process_notebooks(srcs: list[Path], dest: Path, n_workers: int, strict: bool = False) -> dict[Path, Path]:
+    "nbdev's docs processing (its `FilterDefaults`, as `nbdev_proc_nbs` runs them) of `srcs` into `dest`."
     from fastcore.parallel import parallel
-    from nbdev.processors import FilterDefaults
     # document the checkout's library (what nbdev_export wrote), installed editable or not
     if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))
     os.environ['PYTHONPATH'] = os.pathsep.join([str(ROOT)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p])
     out = {s: Path(dest)/s.name for s in srcs}
-    items = [(s, d, FilterDefaults) for s, d in out.items()]
+    items = [(s, d, strict) for s, d in out.items()]
     if n_workers <= 1 or len(items) == 1: results = [_process_one(it) for it in items]
     else:
         # workers unpickle the function by module name: use the importable module, also when run as a script
         if str(Path(__file__).parent) not in sys.path: sys.path.insert(0, str(Path(__file__).parent))
         from build_docs import _process_one as worker
         results = parallel(worker, items, n_workers=min(n_workers, len(items)), pause=0.01, method='spawn')
-    for (src, *_), (_, secs) in zip(items, results):
-        if secs > SLOW_NB_S: print(f'{src.name}: nbdev docs processing took {secs:.0f}s (it runs every cell with an import '
-                                   f'statement: keep imports in cells of their own, heavy work out of them)')
-    errors = [e for e, _ in results if e]
+    for (src, *_), (_, secs, mixed) in zip(items, results):
+        if mixed: print(f'{src.name}: cell{"s" if len(mixed) > 1 else ""} {", ".join(map(str, mixed))} (0-based) mix imports '
+                        f'with other code: nbdev_docs runs {"them" if len(mixed) > 1 else "it"} in full'
+                        f'{"" if strict else " (this build ran only the imports: check with --strict)"}'
+                        f'{f"; took {secs:.0f}s" if secs > SLOW_NB_S else ""}')
+    errors = [e for e, *_ in results if e]
     if errors:
         raise SystemExit('nbdev could not process these notebooks for the docs:\n  ' + '\n  '.join(errors) +
                          '\nnbdev runs every exported cell, show_doc cell and any cell with an import statement '
@@ -288,6 +324,11 @@ def postprocess(page: str, link_map: dict[str, str], site_url: str) -> str:
     return str(soup)
 
 
+def inline_md(text: str) -> str:
+    "A title or description as HTML: escaped, with `code` spans (Quarto renders titles as markdown)."
+    return re.sub(r'`([^`]+)`', r'<code>\1</code>', html.escape(text, quote=False))
+
+
 def mathjax_dir() -> Path | None:
     "A local MathJax 2 (the `jupyter-server-mathjax` package) to ship with the site, if installed."
     try: import jupyter_server_mathjax
@@ -302,7 +343,7 @@ def lab_css(exporter) -> str:
     return '\n'.join(env.loader.get_source(env, f'static/{n}')[0] for n in ('index.css', 'theme-light.css'))
 
 
-def build_site(cfg, nbs: Path, out: Path, n_workers: int, sync: bool = True):
+def build_site(cfg, nbs: Path, out: Path, n_workers: int, sync: bool = True, strict: bool = False):
     "Offline path: nbdev processing + nbconvert rendering into `out`, swapped in atomically."
     import nbformat
     srcs = find_notebooks(nbs)
@@ -311,8 +352,10 @@ def build_site(cfg, nbs: Path, out: Path, n_workers: int, sync: bool = True):
     site_url = f"{cfg.get('doc_host', '')}{cfg.get('doc_baseurl', '')}".rstrip('/')
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
     with tempfile.TemporaryDirectory(prefix='_proc-') as proc_dir:
-        processed = process_notebooks(srcs, Path(proc_dir), n_workers)
+        processed = process_notebooks(srcs, Path(proc_dir), n_workers, strict=strict)
+        t1 = time.time()
         pages = {}
         for src in srcs:
             nb = nbformat.read(processed[src], as_version=4)
@@ -340,12 +383,12 @@ def build_site(cfg, nbs: Path, out: Path, n_workers: int, sync: bool = True):
                 if f.is_file() and f.suffix.lower() in ASSET_EXTS and not any(p.startswith(('_', '.')) for p in rel.parts):
                     (stage/rel).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(f, stage/rel)
             for name, p in pages.items():
-                def entry(n): return dict(title=pages[n]['title'], href=pages[n]['file'], active=n == name)
+                def entry(n): return dict(title=inline_md(pages[n]['title']), href=pages[n]['file'], active=n == name)
                 sidebar = [entry(n) for n in main]
                 if ref: sidebar.append(dict(section='Reference', contents=[entry(n) for n in ref]))
-                p['nb'].metadata['title'] = f"{p['title']} – {cfg.get('title', cfg.lib_name)}"
+                p['nb'].metadata['title'] = f"{p['title'].replace('`', '')} – {cfg.get('title', cfg.lib_name)}"
                 res = {'metadata': {'name': p['title'], 'path': str(nbs)},
-                       'sd': dict(title=p['title'], description=p['description'], sidebar=sidebar,
+                       'sd': dict(title=inline_md(p['title']), description=inline_md(p['description']), sidebar=sidebar,
                                   site_title=cfg.get('title', cfg.lib_name), repo_url=cfg.get('git_url', ''),
                                   mathjax=bool(mj))}
                 body, _ = exporter.from_notebook_node(p['nb'], resources=res)
@@ -359,7 +402,8 @@ def build_site(cfg, nbs: Path, out: Path, n_workers: int, sync: bool = True):
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
-    print(f'built {len(pages)} pages into {out} (MathJax {"shipped" if mj else "not installed: TeX shown as text"})')
+    print(f'built {len(pages)} pages into {out} (nbdev processing {t1 - t0:.0f}s, rendering {time.time() - t1:.0f}s; '
+          f'MathJax {"shipped" if mj else "not installed: math shown as TeX"})')
 
 
 def _default_html(src: Path) -> str:
@@ -404,6 +448,9 @@ def main(argv=None):
     ap.add_argument('--out', type=Path, help='site folder (default: doc_path from settings.ini, _docs)')
     ap.add_argument('--readme', type=Path, help='README path to write (default: README.md at the repo root)')
     ap.add_argument('--nbs', type=Path, help='notebook folder (default: nbs_path from settings.ini)')
+    ap.add_argument('--strict', action='store_true',
+                    help="run cells that mix imports with other code in full, as nbdev_docs does (default: only their imports)")
+    ap.add_argument('--no-readme', action='store_true', help='build the site only, leave README.md alone')
     ap.add_argument('--no-sync', action='store_true', help='leave nbs/sidebar.yml and nbs/nbdev.yml untouched')
     ap.add_argument('-j', '--workers', type=int, default=min(2, os.cpu_count() or 1), help='processing workers')
     args = ap.parse_args(argv)
@@ -419,7 +466,8 @@ def main(argv=None):
         nbdev_docs = Path(sys.executable).parent/'nbdev_docs'
         subprocess.run([str(nbdev_docs) if nbdev_docs.exists() else 'nbdev_docs'], check=True)
     else:
-        build_site(cfg, nbs, args.out or cfg.doc_path, args.workers, sync=not args.no_sync)
+        build_site(cfg, nbs, args.out or cfg.doc_path, args.workers, sync=not args.no_sync, strict=args.strict)
+    if args.no_readme: return
     if (nbs/cfg.get('readme_nb', 'index.ipynb')).exists(): write_readme(cfg, nbs, readme)
     else: print(f"no {cfg.get('readme_nb', 'index.ipynb')} in {nbs}: README.md left as it is")
 
