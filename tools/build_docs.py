@@ -428,8 +428,11 @@ def readme_text(cfg, nbs: Path, files_dir: str = 'index_files') -> tuple[str, di
     body = re.sub(r'^[ \t]+$', '', body, flags=re.MULTILINE)  # nbconvert pads figure lines with spaces
     text = head + re.sub(r'\n{3,}', '\n\n', body).strip() + '\n'
     site_url = f"{cfg.get('doc_host', '')}{cfg.get('doc_baseurl', '')}".rstrip('/')
-    def _to_site(m): return f'](' + f"{site_url}/{_default_html(Path(m.group(1)))}{m.group(2) or ''})"
-    text = re.sub(r'\]\((?![a-z][a-z0-9+.-]*:)([^)\s#]+\.ipynb)(#[^)\s]*)?\)', _to_site, text)  # notebook links -> site pages
+    def _to_site(m):  # a notebook or a page of the site, linked relatively: its address on the published site
+        target = m.group(1)
+        page = _default_html(Path(target)) if target.endswith('.ipynb') else target
+        return f"]({site_url}/{page}{m.group(2) or ''})"
+    text = re.sub(r'\]\((?![a-z][a-z0-9+.-]*:|/)([^)\s#]+\.(?:ipynb|html))(#[^)\s]*)?\)', _to_site, text)
     return text, dict(res.get('outputs', {}))
 
 
