@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['PatchEmbed', 'get_pos_embed', 'Modulation', 'ModulatedLayerNorm', 'DiTBlock', 'DiT']
 
-# %% ../nbs/03a_dit.ipynb #84d777f8
+# %% ../nbs/03a_dit.ipynb #d244ac76
 import torch
 from torch import nn
 from einops import rearrange
 from .model import ModelMixin, Attention, SigmaEmbedderSinCos, CondSequential
 
-# %% ../nbs/03a_dit.ipynb #b8a46c58
+# %% ../nbs/03a_dit.ipynb #bc8d162e
 class PatchEmbed(nn.Module):
     "Linear embedding of non-overlapping patches: (B, C, H, W) -> (B, HW/p^2, D)"
     def __init__(self, patch_size: int=16, channels: int=3, embed_dim: int=768, bias: bool=True):
@@ -23,7 +23,7 @@ class PatchEmbed(nn.Module):
     def forward(self, x):
         return rearrange(self.proj(x), 'b d h w -> b (h w) d')  # patch grid, row-major, becomes the sequence
 
-# %% ../nbs/03a_dit.ipynb #094a39ef
+# %% ../nbs/03a_dit.ipynb #9d1f816f
 def get_pos_embed(in_dim: int, patch_size: int, dim: int, N: float=10000) -> nn.Parameter:
     "Frozen 2-D sin-cos position embedding for an (in_dim/patch_size)^2 patch grid, shape (1, n*n, dim)"
     if dim % 4: raise ValueError(f'dim must be a multiple of 4 for the 2-D sin-cos embedding, got {dim}')
@@ -35,7 +35,7 @@ def get_pos_embed(in_dim: int, patch_size: int, dim: int, N: float=10000) -> nn.
     emb = torch.cat([code_1d[cols.flatten()], code_1d[rows.flatten()]], dim=1)  # (n*n, dim): column code, row code
     return nn.Parameter(emb.float().unsqueeze(0), requires_grad=False)
 
-# %% ../nbs/03a_dit.ipynb #8261f7e7
+# %% ../nbs/03a_dit.ipynb #86b942a1
 class Modulation(nn.Module):
     "n zero-initialised modulation vectors from the embedding: (B, D) -> n x (B, 1, D)"
     def __init__(self, dim: int, n: int):
@@ -57,7 +57,7 @@ class ModulatedLayerNorm(nn.LayerNorm):
         scale, shift = self.modulation(y)
         return super().forward(x) * (1 + scale) + shift
 
-# %% ../nbs/03a_dit.ipynb #dc53fde2
+# %% ../nbs/03a_dit.ipynb #8bd3bcbe
 class DiTBlock(nn.Module):
     "Transformer block with adaLN-Zero conditioning: (B, N, D), (B, D) -> (B, N, D)"
     def __init__(self, head_dim: int, num_heads: int, mlp_ratio: float=4.0):
@@ -75,7 +75,7 @@ class DiTBlock(nn.Module):
         x = x + gate_attn * self.attn(self.norm1(x, y))
         return x + gate_mlp * self.mlp(self.norm2(x, y))
 
-# %% ../nbs/03a_dit.ipynb #ec20dbdd
+# %% ../nbs/03a_dit.ipynb #9662ae57
 class DiT(nn.Module, ModelMixin):
     "Diffusion transformer on square images of side `in_dim`"
     def __init__(self, in_dim: int=32, channels: int=3, patch_size: int=2, # image side and channels; patch side p
@@ -93,7 +93,7 @@ class DiT(nn.Module, ModelMixin):
         self.final_linear = nn.Linear(dim, patch_size**2 * channels)
         self.init()
 
-# %% ../nbs/03a_dit.ipynb #04724a00
+# %% ../nbs/03a_dit.ipynb #aaa3306c
 def _dit_init(self):
     "Xavier linear layers, small σ-embedding MLP, zero output layer (adaLN-Zero)"
     for m in self.modules():
@@ -112,7 +112,7 @@ def _dit_unpatchify(self, x):  # (B, N, p*p*C) -> (B, C, H, W)
 
 DiT.init, DiT.unpatchify = _dit_init, _dit_unpatchify
 
-# %% ../nbs/03a_dit.ipynb #bc6fda6e
+# %% ../nbs/03a_dit.ipynb #52718887
 def _dit_forward(self, x, sigma, cond=None):  # (B, C, H, W), () or (B, 1, 1, 1), (B, ...) -> (B, C, H, W)
     if x.ndim != 4 or x.shape[1:] != self.input_dims:
         raise ValueError(f'x must have shape (B, {", ".join(map(str, self.input_dims))}), got {tuple(x.shape)}')

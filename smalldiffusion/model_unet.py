@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['Normalize', 'Upsample', 'Downsample', 'ResnetBlock', 'AttnBlock', 'down_path', 'up_path', 'Unet']
 
-# %% ../nbs/03_unet.ipynb #ab98970d
+# %% ../nbs/03_unet.ipynb #40da2d04
 import math
 import torch
 from itertools import pairwise
@@ -13,14 +13,14 @@ from torch import nn
 from einops import rearrange
 from .model import ModelMixin, Attention, CondSequential, SigmaEmbedderSinCos
 
-# %% ../nbs/03_unet.ipynb #0acd2396
+# %% ../nbs/03_unet.ipynb #ad0a184b
 def Normalize(ch: int, # number of channels
              ) -> nn.GroupNorm:
     "GroupNorm with 32 groups, fewer for narrow layers so that every group holds at least 2 channels"
     if ch < 2 or ch % 2: raise ValueError(f'ch must be an even number of channels, got {ch}')
     return nn.GroupNorm(num_groups=math.gcd(32, ch // 2), num_channels=ch, eps=1e-6, affine=True)
 
-# %% ../nbs/03_unet.ipynb #c91232a3
+# %% ../nbs/03_unet.ipynb #16999af0
 def Upsample(ch: int) -> nn.Sequential:
     "Double the resolution: nearest-neighbour upsampling, then a 3x3 convolution"
     return nn.Sequential(nn.Upsample(scale_factor=2.0, mode='nearest'),
@@ -31,7 +31,7 @@ def Downsample(ch: int) -> nn.Sequential:
     return nn.Sequential(nn.ConstantPad2d((0, 1, 0, 1), 0),
                          nn.Conv2d(ch, ch, kernel_size=3, stride=2, padding=0))  # (B,C,H,W) -> (B,C,H/2,W/2)
 
-# %% ../nbs/03_unet.ipynb #1c3b221e
+# %% ../nbs/03_unet.ipynb #bc2c0fb1
 class ResnetBlock(nn.Module):
     "Residual block: two GroupNorm-SiLU-conv layers with the embedding added in between"
     def __init__(self, *, in_ch: int, out_ch: int|None=None, conv_shortcut: bool=False,  # 3x3 (else 1x1) skip conv
@@ -49,7 +49,7 @@ class ResnetBlock(nn.Module):
         h = self.layer1(x) + self.temb_proj(temb)[:, :, None, None]  # embedding broadcast over pixels
         return (self.shortcut(x) if self.in_ch != self.out_ch else x) + self.layer2(h)
 
-# %% ../nbs/03_unet.ipynb #65c97813
+# %% ../nbs/03_unet.ipynb #5eef57cf
 class AttnBlock(nn.Module):
     "Residual self-attention over the pixels of a feature map"
     def __init__(self, ch: int, num_heads: int=1):
@@ -63,7 +63,7 @@ class AttnBlock(nn.Module):
         h = rearrange(self.attn(h), 'b (h w) c -> b c h w', h=x.shape[2], w=x.shape[3])
         return x + self.proj_out(h)
 
-# %% ../nbs/03_unet.ipynb #c11c26c7
+# %% ../nbs/03_unet.ipynb #ec10e6c0
 def down_path(ch_dims, # channels entering each level, then each level's width: (ch, ch*m_0, ch*m_1, ...)
               num_res_blocks: int, attn_resolutions, in_dim: int, make_block) -> nn.ModuleList:
     "Encoder levels: residual (+attention) blocks, then a 2x downsample except after the last level"
@@ -77,7 +77,7 @@ def down_path(ch_dims, # channels entering each level, then each level's width: 
         downs.append(level)
     return downs
 
-# %% ../nbs/03_unet.ipynb #87478de1
+# %% ../nbs/03_unet.ipynb #03a270e1
 def up_path(ch_dims, num_res_blocks: int, attn_resolutions, low_res: int, make_block) -> nn.ModuleList:
     "Decoder levels: residual (+attention) blocks on [features, skip], then a 2x upsample except after the last"
     ups, res, c_in = nn.ModuleList(), low_res, ch_dims[-1]
@@ -91,7 +91,7 @@ def up_path(ch_dims, num_res_blocks: int, attn_resolutions, low_res: int, make_b
         ups.append(level)
     return ups
 
-# %% ../nbs/03_unet.ipynb #7a3bf417
+# %% ../nbs/03_unet.ipynb #0c9572dc
 class Unet(nn.Module, ModelMixin):
     "DDPM-style U-Net denoiser for square images of side `in_dim`"
     def __init__(self, in_dim: int, in_ch: int, out_ch: int, # image side, input and output channels
@@ -114,7 +114,7 @@ class Unet(nn.Module, ModelMixin):
         self.ups = up_path(ch_dims, num_res_blocks, attn_resolutions, low_res, make_block)
         self.out_layer = nn.Sequential(Normalize(ch), nn.SiLU(), nn.Conv2d(ch, out_ch, 3, 1, 1))
 
-# %% ../nbs/03_unet.ipynb #6cec6ad4
+# %% ../nbs/03_unet.ipynb #bc7f314b
 def _unet_embed(self, x, sigma, cond=None):  # -> (B, E)
     "σ-embedding, plus the condition's embedding for a conditional model"
     if x.ndim != 4 or x.shape[1:] != self.input_dims:
@@ -133,7 +133,7 @@ def _unet_encode(self, h, emb):  # (B, C, H, W) -> list of skips, the last at th
         if hasattr(level, 'downsample'): hs.append(level.downsample(hs[-1]))
     return hs
 
-# %% ../nbs/03_unet.ipynb #1dd381ee
+# %% ../nbs/03_unet.ipynb #33b5c2fe
 def _unet_decode(self, h, hs, emb):  # (B, C_low, r, r) -> (B, ch, H, W); consumes hs
     "Up path: each block reads [features, last skip]"
     for level in self.ups:
