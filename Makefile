@@ -40,7 +40,7 @@ nbtest: dev
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(VENV)/bin/nbdev_test --n_workers 2 --timing
 
 pytest: dev browser
-	$(PY) -m pytest -q tests
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q tests
 
 test: nbtest pytest
 
@@ -63,6 +63,7 @@ readme: dev
 bench: dev
 	$(PY) benchmarks/train_toy.py
 	$(PY) benchmarks/samplers.py
+	$(PY) benchmarks/latent_diffusion.py
 
 clean:
 	rm -rf _docs _proc build dist demo artifacts *.egg-info

@@ -6,7 +6,7 @@ __version__ = "0.6.0"
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/90_package.ipynb #7992799a
+# %% ../nbs/90_package.ipynb #bb685fd7
 from .schedule import (Schedule, ScheduleLogLinear, ScheduleDDPM, ScheduleLDM, ScheduleCosine, ScheduleSigmoid,
                        ScheduleFlow, ScheduleLogNormalFlow, sigmas_from_betas)
 from .data import Swissroll, DatasaurusDozen, MappedDataset, img_train_transform, img_normalize, TreeDataset
@@ -15,10 +15,13 @@ from .model import (ModelMixin, Scaled, PredX0, PredV, PredFlow, TimeInputMLP, I
 from .training import (generate_train_sample, training_loop, make_ema, save_checkpoint, load_checkpoint,
                        NonFiniteLossError)
 from .sampling import samples, check_sigmas, prepare_sampling
+from .samplers import (sigmas_karras, sigmas_trig, samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde,
+                                     samples_trig_pc, adams_weights)
+from .mixture import GaussianMixture, GaussianMixtureDenoiser, gaussian_flow, solve_pf_ode
 from .model_unet import Unet
 from .model_dit import DiT
 
-# %% ../nbs/90_package.ipynb #7a75be74
+# %% ../nbs/90_package.ipynb #5587eacc
 _LAZY = {'ModelLatentDiffusion': 'latent_diffusion'}   # heavy optional dependencies: imported on first use
 
 def __getattr__(name):

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/91_diffusion.ipynb #ccc9af05
+# %% ../nbs/91_diffusion.ipynb #8882fee6
 from .schedule import (Schedule, ScheduleLogLinear, ScheduleDDPM, ScheduleLDM, ScheduleCosine,
                                      ScheduleSigmoid, ScheduleFlow, ScheduleLogNormalFlow, sigmas_from_betas)
 from .training import generate_train_sample, training_loop

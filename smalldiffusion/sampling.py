@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['check_sigmas', 'prepare_sampling', 'samples']
 
-# %% ../nbs/02_sampling.ipynb #d98b0f08
+# %% ../nbs/02_sampling.ipynb #7ba066c4
 from itertools import pairwise
 from typing import Optional
 import torch
@@ -13,7 +13,7 @@ from torch import nn, Tensor
 from accelerate import Accelerator
 from .schedule import check_int
 
-# %% ../nbs/02_sampling.ipynb #a1ce04b2
+# %% ../nbs/02_sampling.ipynb #178744a8
 def check_sigmas(sigmas) -> Tensor:
     "`sigmas` as a 1-D tensor of >= 2 finite, non-increasing levels, all > 0 but possibly the last (which may be 0)."
     sigmas = torch.as_tensor(sigmas)
@@ -27,7 +27,7 @@ def check_sigmas(sigmas) -> Tensor:
     if (sigmas[:-1] <= 0).any(): raise ValueError('only the last of the sigmas may be 0; the others must be > 0')
     return sigmas
 
-# %% ../nbs/02_sampling.ipynb #b69dcb1e
+# %% ../nbs/02_sampling.ipynb #97063c0a
 def prepare_sampling(model: nn.Module, sigmas, batchsize: int=1, xt: Optional[Tensor]=None,
                      cond: Optional[Tensor]=None, accelerator: Optional[Accelerator]=None):
     "Validated (sigmas, xt, cond) on the sampling device; xt = sigmas[0] * noise unless given."
@@ -46,7 +46,7 @@ def prepare_sampling(model: nn.Module, sigmas, batchsize: int=1, xt: Optional[Te
         cond = cond.to(xt.device)
     return sigmas.to(xt.device), xt, cond
 
-# %% ../nbs/02_sampling.ipynb #68fe52dd
+# %% ../nbs/02_sampling.ipynb #6ce6f6e0
 def samples(model: nn.Module, # a ModelMixin model predicting ε
             sigmas, # N+1 non-increasing noise levels for N steps; the last may be 0
             gam: float=1., # gradient-estimate weight: 1 = current prediction, 2 = accelerated

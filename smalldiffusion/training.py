@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['generate_train_sample', 'NonFiniteLossError', 'training_loop', 'make_ema', 'save_checkpoint', 'load_checkpoint']
 
-# %% ../nbs/01_training.ipynb #abbd46f3
+# %% ../nbs/01_training.ipynb #f572c862
 import json, os, random, tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from safetensors.torch import save_file, load_file, safe_open
 from .schedule import Schedule, check_int
 
-# %% ../nbs/01_training.ipynb #0d4540b7
+# %% ../nbs/01_training.ipynb #02a84006
 def generate_train_sample(x0, # a batch of data (B, ...), or a (data, labels) pair when `conditional`
                           schedule: Schedule, conditional: bool=False):
     "(x0, sigma, eps, cond) for one batch: sigma (B, 1, ..., 1) from the schedule, eps ~ N(0, I) like x0."
@@ -33,7 +33,7 @@ def generate_train_sample(x0, # a batch of data (B, ...), or a (data, labels) pa
     sigma = schedule.sample_batch(x0).reshape(-1, *[1] * (x0.ndim - 1))  # (B,) -> (B, 1, ..., 1)
     return x0, sigma, torch.randn_like(x0), cond
 
-# %% ../nbs/01_training.ipynb #72089345
+# %% ../nbs/01_training.ipynb #e07bdfb6
 class NonFiniteLossError(FloatingPointError):
     "The training loss became NaN or infinite."
 
@@ -47,7 +47,7 @@ def _set_rng_state(state: dict, device):
     torch.set_rng_state(state['torch'])
     if 'cuda' in state and device.type == 'cuda': torch.cuda.set_rng_state(state['cuda'], device)
 
-# %% ../nbs/01_training.ipynb #33061523
+# %% ../nbs/01_training.ipynb #ab2b25da
 def _check_nonfinite(loss, step, epoch, last_finite):
     "Raise NonFiniteLossError if `loss` is NaN or infinite; else return it as a float."
     value = loss.item()
@@ -57,7 +57,7 @@ def _check_nonfinite(loss, step, epoch, last_finite):
             'learning rate, check the data for NaN/inf, or pass allow_nonfinite=True to keep training anyway')
     return value
 
-# %% ../nbs/01_training.ipynb #5b576bbe
+# %% ../nbs/01_training.ipynb #c8a29b12
 def training_loop(loader: DataLoader, # yields batches of data, or (data, labels) pairs when `conditional`
                   model: nn.Module, # a ModelMixin model
                   schedule: Schedule, # the sigmas to train on
@@ -77,7 +77,7 @@ def training_loop(loader: DataLoader, # yields batches of data, or (data, labels
     yield from _train(loader, model, schedule, accelerator, epochs, conditional, optimizer, ema, resume,
                       allow_nonfinite, get_loss)
 
-# %% ../nbs/01_training.ipynb #873cbcd5
+# %% ../nbs/01_training.ipynb #1b81963d
 def _train(loader, model, schedule, accelerator, epochs, conditional, optimizer, ema, resume, allow_nonfinite, get_loss):
     device, start = accelerator.device, (resume or {}).get('position', {})
     step, last_finite = start.get('step', 0), start.get('last_finite_loss')
@@ -88,8 +88,7 @@ def _train(loader, model, schedule, accelerator, epochs, conditional, optimizer,
         if resuming: _set_rng_state(resume['rng_epoch'], device)
         epoch_rng = _rng_state(device)
         batches = iter(skip_first_batches(loader, start['batch']) if resuming and start['batch'] else loader)
-        for batch in range(start['batch'] if resuming else 0, len(loader)):
-            x0 = next(batches)
+        for batch, x0 in enumerate(batches, start=start['batch'] if resuming else 0):
             if resuming and batch == start['batch']: _set_rng_state(resume['rng_step'], device)
             rng = _rng_state(device)   # replaying from here reproduces this step exactly
             model.train(); optimizer.zero_grad()
@@ -104,13 +103,13 @@ def _train(loader, model, schedule, accelerator, epochs, conditional, optimizer,
             if ema is not None: ema.update_parameters(accelerator.unwrap_model(model))
         if last_finite is not None: pbar.set_postfix(loss=f'{last_finite:.4g}', refresh=False)
 
-# %% ../nbs/01_training.ipynb #2d77f50b
+# %% ../nbs/01_training.ipynb #a7ffabac
 def make_ema(model: nn.Module, decay: float=0.999) -> AveragedModel:
     "An EMA copy of `model` (torch.optim.swa_utils.AveragedModel); pass it to `training_loop(..., ema=)`."
     if not 0 <= decay < 1: raise ValueError(f'decay must lie in [0, 1), got {decay}')
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
-# %% ../nbs/01_training.ipynb #155ab0dc
+# %% ../nbs/01_training.ipynb #ee842a7f
 def _flatten(prefix: str, tree, tensors: dict):
     "Move the tensors of a nested dict/list `tree` into `tensors` (keys joined by '.'); returns the JSON rest."
     if isinstance(tree, Tensor):
@@ -128,7 +127,7 @@ def _unflatten(tree, tensors: dict):
     if isinstance(tree, dict) and '__list__' in tree: return [_unflatten(v, tensors) for v in tree['__list__']]
     return tree
 
-# %% ../nbs/01_training.ipynb #87426b9c
+# %% ../nbs/01_training.ipynb #d787510f
 def _atomic_write(path: Path, write):
     "Call write(tmp_path) on a temporary file beside `path`, fsync it, then rename it over `path`."
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'); os.close(fd)
@@ -139,7 +138,7 @@ def _atomic_write(path: Path, write):
     finally:
         if os.path.exists(tmp): os.remove(tmp)
 
-# %% ../nbs/01_training.ipynb #2495c5dc
+# %% ../nbs/01_training.ipynb #460392ac
 def save_checkpoint(path, # file to write, e.g. 'ckpt/last.safetensors'
                     ns: SimpleNamespace=None, # a namespace yielded by `training_loop`: saves all its state
                     *, model=None, optimizer=None, ema=None, extra: dict=None): # or parts; `extra`: JSON-able
@@ -164,7 +163,7 @@ def save_checkpoint(path, # file to write, e.g. 'ckpt/last.safetensors'
                'contents': sorted(k for k in parts if k != 'rng_host'), 'extra': extra or {}}
     _atomic_write(path.with_suffix('.json'), lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=1)))
 
-# %% ../nbs/01_training.ipynb #7124b2cb
+# %% ../nbs/01_training.ipynb #5d1f399f
 def _np_state(s): return (s[0], s[1].numpy().astype(np.uint32), *s[2:])
 def _py_state(s): return (s[0], tuple(s[1]), s[2])
 
