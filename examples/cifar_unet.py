@@ -8,7 +8,6 @@ Writes to --out: `last.safetensors` (resumable with --resume), `final.safetensor
 """
 import argparse, json
 from pathlib import Path
-import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader

@@ -1,7 +1,6 @@
 """The image examples run end to end on the offline digits: a few training steps with tiny models, checkpoints that
 resume exactly, a sample grid of the right size, and the digits Fréchet distance."""
 import json, os, subprocess, sys
-import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
