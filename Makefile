@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # pip prints one warning per package for this machine's unused local index folders: hide those lines only
 PIPQ := grep -v "is ignored: it is neither a file nor a directory" || true
 
-.PHONY: help install dev demo test nbtest pytest export clean-nbs browser docs readme bench clean
+.PHONY: help install dev demo test nbtest pytest export clean-nbs browser docs readme bench bench-gpu clean
 
 help:
 	@echo "make demo    train the toy Swissroll model on CPU and write demo/swissroll.png"
@@ -64,6 +64,11 @@ bench: dev
 	$(PY) benchmarks/train_toy.py
 	$(PY) benchmarks/samplers.py
 	$(PY) benchmarks/latent_diffusion.py
+	$(PY) benchmarks/gpu_unet_amp.py --smoke --no-compile
+
+# on a machine with a CUDA GPU: U-Net training fp32 vs bf16 (+ channels_last, + torch.compile)
+bench-gpu: dev
+	$(PY) benchmarks/gpu_unet_amp.py
 
 clean:
 	rm -rf _docs _proc build dist demo artifacts *.egg-info

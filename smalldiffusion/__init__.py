@@ -20,6 +20,7 @@ from .samplers import (sigmas_karras, sigmas_trig, samples_heun, samples_dpmpp_2
 from .mixture import GaussianMixture, GaussianMixtureDenoiser, gaussian_flow, solve_pf_ode
 from .model_unet import Unet
 from .model_dit import DiT
+from .image import Digits, DigitsFD, frechet_distance, sample_grid, save_grid, image_dataset
 
 # %% ../nbs/90_package.ipynb #5587eacc
 _LAZY = {'ModelLatentDiffusion': 'latent_diffusion'}   # heavy optional dependencies: imported on first use

@@ -74,6 +74,7 @@ def training_loop(loader: DataLoader, # yields batches of data, or (data, labels
     get_loss = type(model).get_loss   # the unwrapped method: accelerate may wrap the model
     resume = load_checkpoint(resume_from, model, optimizer, ema) if resume_from is not None else None
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    if ema is not None: ema.to(accelerator.device)
     yield from _train(loader, model, schedule, accelerator, epochs, conditional, optimizer, ema, resume,
                       allow_nonfinite, get_loss)
 
