@@ -15,6 +15,7 @@ from torch import Tensor
 
 # %% ../nbs/02a_samplers.ipynb #819b92de
 from .sampling import prepare_sampling
+from .schedule import check_int
 
 def _strictly_decreasing(sigmas: Tensor, name: str) -> list:
     "sigmas as python floats, or a ValueError if a level repeats (multistep steps divide by step lengths)."
@@ -33,10 +34,7 @@ def _sigma_range(schedule_or_sigmas) -> tuple:
     if s.numel() < 1: raise ValueError('schedule_or_sigmas must hold at least one positive sigma')
     return float(s.min()), float(s.max())
 
-def _check_steps(steps):
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f'steps must be an int >= 1, got {steps!r}')
-    return int(steps)
+def _check_steps(steps): return check_int('steps', steps)
 
 # %% ../nbs/02a_samplers.ipynb #adb2015e
 def sigmas_karras(schedule_or_sigmas, # a Schedule, or a tensor of sigmas whose range is used
