@@ -48,7 +48,7 @@ def main(argv=None):
         print(f'round {r}: ours {rates["ours"][-1]:.0f} steps/s, published {rates["published"][-1]:.0f} steps/s', flush=True)
     ratio = np.median(np.array(rates['ours']) / np.array(rates['published']))
     print(f'median steps/s: ours {np.median(rates["ours"]):.0f}, published {np.median(rates["published"]):.0f}')
-    print(f'ratio ours/published: {ratio:.3f} ({"not slower" if ratio >= 0.97 else "SLOWER"})')
+    print(f'ratio ours/published: {ratio:.3f} ({"not slower" if ratio >= 1 else f"{(1 - ratio) * 100:.1f}% slower"})')
     return ratio
 
 if __name__ == '__main__': main()

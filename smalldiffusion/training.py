@@ -6,7 +6,7 @@
 __all__ = ['generate_train_sample', 'NonFiniteLossError', 'training_loop', 'make_ema', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/01_training.ipynb #f572c862
-import json, os, random, tempfile
+import json, os, random, tempfile, time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Optional
@@ -81,7 +81,7 @@ def training_loop(loader: DataLoader, # yields batches of data, or (data, labels
 # %% ../nbs/01_training.ipynb #1b81963d
 def _train(loader, model, schedule, accelerator, epochs, conditional, optimizer, ema, resume, allow_nonfinite, get_loss):
     device, start = accelerator.device, (resume or {}).get('position', {})
-    step, last_finite = start.get('step', 0), start.get('last_finite_loss')
+    step, last_finite, next_postfix = start.get('step', 0), start.get('last_finite_loss'), 0.
     pbar = tqdm(range(start.get('epoch', 0), epochs), initial=start.get('epoch', 0), total=epochs,
                 disable=not accelerator.is_local_main_process)
     for epoch in pbar:
@@ -92,7 +92,8 @@ def _train(loader, model, schedule, accelerator, epochs, conditional, optimizer,
         for batch, x0 in enumerate(batches, start=start['batch'] if resuming else 0):
             if resuming and batch == start['batch']: _set_rng_state(resume['rng_step'], device)
             rng = _rng_state(device)   # replaying from here reproduces this step exactly
-            model.train(); optimizer.zero_grad()
+            if not model.training: model.train()   # e.g. after sampling mid-training; train() walks every module
+            optimizer.zero_grad()
             x0, sigma, eps, cond = generate_train_sample(x0, schedule, conditional)
             loss = get_loss(model, x0, sigma, eps, cond=cond)
             if not allow_nonfinite: last_finite = _check_nonfinite(loss, step, epoch, last_finite)
@@ -102,7 +103,8 @@ def _train(loader, model, schedule, accelerator, epochs, conditional, optimizer,
                                   _resume=dict(position=position, rng_epoch=epoch_rng, rng_step=rng))
             accelerator.backward(loss); optimizer.step(); step += 1
             if ema is not None: ema.update_parameters(accelerator.unwrap_model(model))
-        if last_finite is not None: pbar.set_postfix(loss=f'{last_finite:.4g}', refresh=False)
+        if last_finite is not None and time.monotonic() > next_postfix:   # at most once a second: cheap epochs
+            pbar.set_postfix(loss=f'{last_finite:.4g}', refresh=False); next_postfix = time.monotonic() + 1
 
 # %% ../nbs/01_training.ipynb #a7ffabac
 def make_ema(model: nn.Module, decay: float=0.999) -> AveragedModel:
