@@ -39,13 +39,14 @@ def main(argv=None):
     for ax, (name, kw) in zip(axs[1:], SAMPLERS.items()):
         *_, x0 = samples(model, schedule.sample_sigmas(args.steps), batchsize=args.n, **kw)
         ax.scatter(*x0.T, s=2, alpha=0.5); ax.set_title(f'{name}, {args.steps} steps', fontsize=9)
-    for ax in axs: ax.set_aspect('equal'); ax.set_xlim(-1.5, 1.5); ax.set_ylim(-1.5, 1.5)
+    for ax in axs:
+        ax.set_aspect('equal'); ax.set_xlim(-1.5, 1.5); ax.set_ylim(-1.5, 1.5); ax.set_xticks([-1, 0, 1]); ax.set_yticks([-1, 0, 1])
     fig.suptitle(f'smalldiffusion toy model: final loss (mean of last 100) {np.mean(losses[-100:]):.3f}', fontsize=10)
     fig.tight_layout()
     out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, suffix='.png'); os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110); os.replace(tmp, out)     # written atomically
+        fig.savefig(tmp, dpi=110, bbox_inches='tight'); os.replace(tmp, out)     # written atomically
     finally:
         if os.path.exists(tmp): os.remove(tmp)
     print(f'wrote {out.resolve()}')
