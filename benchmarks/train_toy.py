@@ -6,7 +6,7 @@ steps per second over several alternating rounds and print the median ratio ours
 
     python benchmarks/train_toy.py [--steps 1500] [--rounds 5]
 """
-import argparse, importlib, shutil, subprocess, sys, tempfile, time
+import argparse, atexit, importlib, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 def published_smalldiffusion(version='0.5.0'):
     "Import smalldiffusion==version from a private --target install, as the module `smalldiffusion_published`."
     tmp = Path(tempfile.mkdtemp(prefix='sd-published-'))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps', '--target', str(tmp / 'site'),
                     f'smalldiffusion=={version}'], check=True)
     shutil.copytree(tmp / 'site' / 'smalldiffusion', tmp / 'pkg' / 'smalldiffusion_published')
@@ -28,16 +29,16 @@ def steps_per_second(lib, steps, seed=0):
     model = lib.TimeInputMLP(hidden_dims=(16, 128, 128, 128, 128, 16))
     schedule = lib.ScheduleLogLinear(N=200, sigma_min=0.005, sigma_max=10)
     loop = lib.training_loop(loader, model, schedule, epochs=steps)
-    next(loop)                                  # setup (Accelerator, optimizer) is not timed
-    start = time.perf_counter()
-    for n, ns in enumerate(loop, 2): pass
-    return (n - 1) / (time.perf_counter() - start)
+    next(loop)                                  # setup (Accelerator, optimizer) and the first step are not timed
+    start, timed = time.perf_counter(), sum(1 for _ in loop)
+    return timed / (time.perf_counter() - start)
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--steps', type=int, default=1500)
     p.add_argument('--rounds', type=int, default=5)
     args = p.parse_args(argv)
+    if args.steps < 2 or args.rounds < 1: p.error('--steps must be >= 2 (the first step is not timed) and --rounds >= 1')
     import smalldiffusion as ours
     published = published_smalldiffusion()
     print(f'ours: {ours.__file__}\npublished: {published.__file__}\ntorch {torch.__version__}, threads {torch.get_num_threads()}')

@@ -30,23 +30,16 @@ def parse_args(argv=None):
     return args
 
 def sample(args, model_key):
-    from smalldiffusion import ModelLatentDiffusion, ScheduleLDM, samples
+    from smalldiffusion import ModelLatentDiffusion, ScheduleLDM, samples, img_normalize
+    from smalldiffusion.training import atomic_write
     from torchvision.utils import save_image
     torch.manual_seed(args.seed)
     model = ModelLatentDiffusion(model_key, dtype=torch.float16 if args.fp16 else None)
     model.set_text_condition([args.prompt] * args.batch, args.negative_prompt, text_guidance_scale=args.guidance)
     *_, x0 = samples(model, ScheduleLDM(1000).sample_sigmas(args.steps), gam=args.gam, mu=args.mu,
                      batchsize=args.batch)
-    images = (model.decode_latents(x0) + 1) / 2                  # [-1, 1] -> [0, 1]
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, suffix='.png'); os.close(fd)
-    try:
-        save_image(images, tmp, nrow=args.batch)
-        os.chmod(tmp, 0o644)                                     # mkstemp creates it private
-        os.replace(tmp, args.out)                                # written atomically
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
+    images = img_normalize(model.decode_latents(x0))           # [-1, 1] -> [0, 1]
+    atomic_write(args.out, lambda tmp: save_image(images, tmp, nrow=args.batch, format='PNG'))
     return images
 
 def main(argv=None):

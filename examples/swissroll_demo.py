@@ -2,8 +2,7 @@
 
     python examples/swissroll_demo.py --out demo/swissroll.png
 """
-import argparse, os, tempfile
-from pathlib import Path
+import argparse
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
@@ -11,6 +10,7 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 from smalldiffusion import Swissroll, TimeInputMLP, ScheduleLogLinear, training_loop, samples
+from smalldiffusion.training import atomic_write
 
 SAMPLERS = {'DDPM (gam=1, mu=0.5)': dict(gam=1, mu=0.5), 'DDIM (gam=1, mu=0)': dict(gam=1, mu=0),
             'accelerated (gam=2, mu=0)': dict(gam=2, mu=0)}
@@ -43,12 +43,7 @@ def main(argv=None):
         ax.set_aspect('equal'); ax.set_xlim(-1.5, 1.5); ax.set_ylim(-1.5, 1.5); ax.set_xticks([-1, 0, 1]); ax.set_yticks([-1, 0, 1])
     fig.suptitle(f'smalldiffusion toy model: final loss (mean of last 100) {np.mean(losses[-100:]):.3f}', fontsize=10)
     fig.tight_layout()
-    out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix='.png'); os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110, bbox_inches='tight'); os.replace(tmp, out)     # written atomically
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
+    out = atomic_write(args.out, lambda tmp: fig.savefig(tmp, format='png', dpi=110, bbox_inches='tight'))
     print(f'wrote {out.resolve()}')
     return out
 

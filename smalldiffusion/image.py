@@ -7,13 +7,14 @@ __all__ = ['Digits', 'image_dataset', 'sample_grid', 'show_images', 'save_grid',
            'train_digits_classifier', 'DigitsFD']
 
 # %% ../nbs/03b_image_training.ipynb #88bbab9f
-import os, tempfile
 import torch
 import torch.nn.functional as F
 from pathlib import Path
 from torch import nn, Tensor
 from torch.utils.data import Dataset
 from torchvision.utils import make_grid, save_image
+from .data import img_normalize
+from .training import atomic_write
 
 # %% ../nbs/03b_image_training.ipynb #3e3c0469
 class Digits(Dataset):
@@ -54,7 +55,7 @@ def sample_grid(x: Tensor, # images in [-1, 1], shape (B, C, H, W)
                 nrow: int=8, padding: int=1) -> Tensor: # -> (3, H', W') in [0, 1]
     "Tile a batch of images into one image with values in [0, 1]"
     if x.ndim != 4: raise ValueError(f'x must have shape (B, C, H, W), got {tuple(x.shape)}')
-    return make_grid(((x.detach().float().cpu() + 1) / 2).clamp(0, 1), nrow=nrow, padding=padding, pad_value=1)
+    return make_grid(img_normalize(x.detach().float().cpu()), nrow=nrow, padding=padding, pad_value=1)
 
 def show_images(x: Tensor, ax=None, title: str|None=None, nrow: int=8):
     "Show a batch of images in [-1, 1] as a grid on a matplotlib axis"
@@ -67,12 +68,7 @@ def show_images(x: Tensor, ax=None, title: str|None=None, nrow: int=8):
 # %% ../nbs/03b_image_training.ipynb #9ad1e534
 def save_grid(x: Tensor, path, nrow: int=8):
     "Write a grid of images in [-1, 1] to the PNG file `path`, atomically"
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.', suffix='.png'); os.close(fd)
-    try: save_image(sample_grid(x, nrow), tmp); os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
-    return path
+    return atomic_write(path, lambda tmp: save_image(sample_grid(x, nrow), tmp, format='PNG'))
 
 # %% ../nbs/03b_image_training.ipynb #b8b1a276
 def _psd_sqrt(m: Tensor) -> Tensor:

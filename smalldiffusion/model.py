@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['ModelMixin', 'predict_eps_cfg', 'get_sigma_embeds', 'SigmaEmbedderSinCos', 'timestep_embedding', 'TimestepEmbedder',
            'alpha', 'Scaled', 'PredX0', 'PredV', 'PredFlow', 'CondSequential', 'Attention', 'CondEmbedderLabel',
-           'TimeInputMLP', 'ConditionalMLP', 'IdealDenoiser']
+           'TimeInputMLP', 'ConditionalMLP', 'IdealDenoiser', 'sq_norm']
 
 # %% ../nbs/00b_model.ipynb #828fbc56
 import math
@@ -211,3 +211,8 @@ class IdealDenoiser(nn.Module, ModelMixin):
         weights = torch.softmax(-sq_dist / (2 * sig**2), dim=1)             # (B, D)
         x0_hat = (weights @ data).view_as(x)                                # (B, *dims)
         return (x - x0_hat) / sig.view(-1, *[1] * (x.ndim - 1))
+
+# %% ../nbs/00b_model.ipynb #a725c7cb
+def sq_norm(M: Tensor, k: int) -> Tensor:
+    "Squared norms of the rows of `M` (b, n), repeated in k columns: (b, k) (kept from smalldiffusion 0.5)."
+    return (M.norm(dim=1) ** 2).unsqueeze(1).repeat(1, k)

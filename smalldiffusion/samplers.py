@@ -19,7 +19,10 @@ from .schedule import check_int
 
 def _strictly_decreasing(sigmas: Tensor, name: str) -> list:
     "sigmas as python floats, or a ValueError if a level repeats (multistep steps divide by step lengths)."
-    if (sigmas[1:] >= sigmas[:-1]).any(): raise ValueError(f'{name} needs strictly decreasing sigmas, got {sigmas.tolist()}')
+    if (sigmas[1:] >= sigmas[:-1]).any():
+        i = int(torch.nonzero(sigmas[1:] >= sigmas[:-1])[0])
+        raise ValueError(f'{name} needs strictly decreasing sigmas: sigmas[{i + 1}]={sigmas[i + 1]:.4g} repeats or exceeds '
+                         f'sigmas[{i}]={sigmas[i]:.4g} (schedule.sample_sigmas(steps) with steps < N, or sigmas_karras)')
     return sigmas.tolist()
 
 def _eps_fn(model, cond, cfg_scale):

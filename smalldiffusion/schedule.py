@@ -43,7 +43,8 @@ class Schedule:
 # %% ../nbs/00_schedule.ipynb #aabc3c4c
 def _trailing_indices(N: int, steps: int) -> list:
     "Indices of the `steps` trailing-spaced sigmas, largest first, ending with index 0."
-    return list((np.round(N - np.arange(steps) * (N / steps)).astype(np.int64) - 1)) + [0]
+    # a float arange as diffusers computes it, so that exact halves (937.5) round the same way
+    return list(np.round(np.arange(N, 0, -N / steps)[:steps]).astype(np.int64) - 1) + [0]
 
 def sample_sigmas(self: Schedule, steps: int) -> Tensor:
     "`steps`+1 decreasing sigmas for `steps` sampling steps, trailing spacing, ending at the smallest sigma."

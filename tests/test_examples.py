@@ -26,9 +26,9 @@ def test_fashion_mnist_unet_resumes_exactly(root, tmp_path):
     a, b = load_file(straight / 'last.safetensors'), load_file(split / 'last.safetensors')
     weights = [k for k in a if k.startswith('ckpt.model.') or k.startswith('ckpt.ema.')]
     assert weights and all(torch.equal(a[k], b[k]) for k in weights)
-    assert json.loads((split / 'last.json').read_text())['step'] == 4
+    assert json.loads((split / 'last.safetensors.json').read_text())['step'] == 4
     assert Image.open(split / 'samples.png').size == grid_size(4, 28, 8)
-    assert {'model', 'ema'} <= set(json.loads((split / 'final.json').read_text())['contents'])
+    assert {'model', 'ema'} <= set(json.loads((split / 'final.safetensors.json').read_text())['contents'])
 
 def test_fashion_mnist_dit_conditional_with_fd(root, tmp_path):
     out = tmp_path / 'dit'

@@ -42,7 +42,8 @@ CASES = {
     'IdealDenoiser of empty data': (lambda: sd.IdealDenoiser([]), ValueError, 'dataset is empty'),
     'IdealDenoiser wrong dimension': (lambda: sd.IdealDenoiser(torch.randn(5, 2))(torch.randn(3, 4), torch.tensor(1.)), ValueError, 'x must have shape'),
     'CFG without condition embedder': (lambda: first(sd.samples(mlp, [1., 0.], cond=torch.zeros(1, dtype=torch.long), cfg_scale=3.)), ValueError, 'needs a model with a condition embedder'),
-    'epochs < 1': (lambda: first(sd.training_loop(DataLoader(torch.randn(8, 2)), mlp, sch, epochs=0)), ValueError, 'epochs must be >= 1'),
+    'epochs < 1': (lambda: sd.training_loop(DataLoader(torch.randn(8, 2)), mlp, sch, epochs=0), ValueError, 'epochs must be >= 1'),
+    'resume_from missing': (lambda: sd.training_loop(DataLoader(torch.randn(8, 2)), mlp, sch, resume_from='no/such.safetensors'), FileNotFoundError, 'no checkpoint at'),
     'EMA decay >= 1': (lambda: sd.make_ema(mlp, 1.0), ValueError, 'decay must lie in [0, 1)'),
 }
 

@@ -46,11 +46,12 @@ def test_float32_model_on_float64_grid_stays_float32(sampler):
 
 
 @pytest.mark.parametrize('sampler', SAMPLERS)
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device: on the CPU every tensor is already there')
 def test_accelerator_device(sampler):
-    model = GaussianMixtureDenoiser(GaussianMixture.random(k=3, dim=4, seed=0))
-    acc = Accelerator(cpu=True)
+    model = GaussianMixtureDenoiser(GaussianMixture.random(k=3, dim=4, seed=0)).cuda()
+    acc = Accelerator()
     out = list(sampler(model, sigmas_karras(ScheduleDDPM(1000), 4), batchsize=2, accelerator=acc))[-1]
-    assert out.device == acc.device
+    assert out.device.type == 'cuda' == acc.device.type
 
 
 def test_samplers_agree_with_the_exact_flow_at_many_steps():
