@@ -35,6 +35,13 @@ class ModelMixin:
         "The noise ε in x = x0 + σε (override when the network predicts something else)."
         return self(x, sigma, cond=cond)
 
+    def check_input(self, x: Tensor, cond=None):
+        "Raise a ValueError unless x is (B, *input_dims) and a model with `cond_embed` gets a cond of batch B."
+        if tuple(x.shape[1:]) != tuple(self.input_dims):
+            raise ValueError(f'x must have shape (B, {", ".join(map(str, self.input_dims))}), got {tuple(x.shape)}')
+        if getattr(self, 'cond_embed', None) is not None and (cond is None or cond.shape[0] != x.shape[0]):
+            raise ValueError('cond must be given, with the same batch size as x, for a model with cond_embed')
+
 # %% ../nbs/00b_model.ipynb #258da827
 def guide(eps_cond: Tensor, eps_uncond: Tensor, cfg_scale: float) -> Tensor:
     "Classifier-free guidance: eps_cond + cfg_scale * (eps_cond - eps_uncond); cfg_scale 0 is no guidance."

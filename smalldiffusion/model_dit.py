@@ -114,14 +114,10 @@ DiT.init, DiT.unpatchify = _dit_init, _dit_unpatchify
 
 # %% ../nbs/03a_dit.ipynb #52718887
 def _dit_forward(self, x, sigma, cond=None):  # (B, C, H, W), () or (B, 1, 1, 1), (B, ...) -> (B, C, H, W)
-    if x.ndim != 4 or x.shape[1:] != self.input_dims:
-        raise ValueError(f'x must have shape (B, {", ".join(map(str, self.input_dims))}), got {tuple(x.shape)}')
+    self.check_input(x, cond)
     x = self.x_embed(x) + self.pos_embed                  # (B, N, D)
     y = self.sig_embed(x.shape[0], sigma.squeeze())       # (B, D)
-    if self.cond_embed is not None:
-        if cond is None or cond.shape[0] != x.shape[0]:
-            raise ValueError('cond must be given, with the same batch size as x, for a model with cond_embed')
-        y = y + self.cond_embed(cond)                     # (B, D)
+    if self.cond_embed is not None: y = y + self.cond_embed(cond)   # (B, D)
     x = self.blocks(x, y)                                 # (B, N, D)
     return self.unpatchify(self.final_linear(self.final_norm(x, y)))  # (B, N, p*p*C) -> (B, C, H, W)
 

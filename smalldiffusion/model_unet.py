@@ -117,13 +117,9 @@ class Unet(nn.Module, ModelMixin):
 # %% ../nbs/03_unet.ipynb #bc7f314b
 def _unet_embed(self, x, sigma, cond=None):  # -> (B, E)
     "σ-embedding, plus the condition's embedding for a conditional model"
-    if x.ndim != 4 or x.shape[1:] != self.input_dims:
-        raise ValueError(f'x must have shape (B, {", ".join(map(str, self.input_dims))}), got {tuple(x.shape)}')
+    self.check_input(x, cond)
     emb = self.sig_embed(x.shape[0], sigma.squeeze())
-    if self.cond_embed is None: return emb
-    if cond is None or cond.shape[0] != x.shape[0]:
-        raise ValueError('cond must be given, with the same batch size as x, for a model with cond_embed')
-    return emb + self.cond_embed(cond)
+    return emb if self.cond_embed is None else emb + self.cond_embed(cond)
 
 def _unet_encode(self, h, emb):  # (B, C, H, W) -> list of skips, the last at the lowest resolution
     "Down path: every intermediate feature map is kept for the up path"
