@@ -4,7 +4,8 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # pip prints one warning per package for this machine's unused local index folders: hide those lines only
-PIPQ := grep -v "is ignored: it is neither a file nor a directory" || true
+# (grep exits 1 when it prints nothing; any other failure, pip's included through pipefail, stops make)
+PIPQ := { grep -v "is ignored: it is neither a file nor a directory" || [ $$? = 1 ]; }
 
 .PHONY: help install dev demo test nbtest pytest export clean-nbs browser docs readme bench bench-gpu clean
 
