@@ -1,0 +1,60 @@
+"""What the image examples share: their command-line options, training with resumable checkpoints, EMA sampling
+with a progress bar, and the outputs (final checkpoint, sample grid, digits Fréchet distance)."""
+import argparse, json
+from pathlib import Path
+from tqdm import tqdm
+from smalldiffusion import samples, training_loop, save_checkpoint
+from smalldiffusion.image import save_grid, DigitsFD
+from smalldiffusion.training import atomic_write
+
+def image_args(doc, *, dataset, dataset_help, epochs, batch_size, lr, ema_decay, out, save_every, sample_batch_size,
+               sample_steps) -> argparse.ArgumentParser:
+    "The options every image example takes, with that example's published defaults; add model options to it."
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--dataset', choices=[dataset, 'digits'], default=dataset, help=dataset_help)
+    p.add_argument('--data-dir', default='datasets')
+    p.add_argument('--epochs', type=int, default=epochs)
+    p.add_argument('--batch-size', type=int, default=batch_size)
+    p.add_argument('--lr', type=float, default=lr)
+    p.add_argument('--ema-decay', type=float, default=ema_decay)
+    p.add_argument('--mixed-precision', choices=['no', 'fp16', 'bf16'], default='no')
+    p.add_argument('--out', default=out, help='output folder')
+    p.add_argument('--save-every', type=int, default=save_every, help='steps between checkpoints')
+    p.add_argument('--max-steps', type=int, default=None, help='stop (with a checkpoint) after this many steps')
+    p.add_argument('--resume', action='store_true', help='continue from OUT/last.safetensors if it exists')
+    p.add_argument('--sample-batch-size', type=int, default=sample_batch_size)
+    p.add_argument('--sample-steps', type=int, default=sample_steps)
+    p.add_argument('--fd', action='store_true', help='digits only: report the digits Frechet distance of the samples')
+    p.add_argument('--seed', type=int, default=0)
+    return p
+
+def train(args, accelerator, loader, model, schedule, ema, conditional=False):
+    "Train, checkpointing to OUT/last.safetensors every --save-every steps and at --max-steps; the last namespace."
+    ckpt = Path(args.out) / 'last.safetensors'
+    resume = ckpt if args.resume and ckpt.exists() else None
+    for ns in training_loop(loader, model, schedule, epochs=args.epochs, lr=args.lr, accelerator=accelerator, ema=ema,
+                            conditional=conditional, resume_from=resume):
+        ns.pbar.set_description(f'loss={ns.loss.item():.4f}')
+        if ns.step == args.max_steps: save_checkpoint(ckpt, ns); break  # resumable: state after max_steps steps
+        if ns.step and ns.step % args.save_every == 0: save_checkpoint(ckpt, ns)
+    ns.steps_done = ns.step if ns.step == args.max_steps else ns.step + 1  # ns is yielded before its step's update
+    return ns
+
+def sample(args, accelerator, ema, sigmas, **kwargs):
+    "The final samples of the EMA model for `sigmas`, with a progress bar."
+    *_, x0 = tqdm(samples(ema.module, sigmas, batchsize=args.sample_batch_size, accelerator=accelerator, **kwargs),
+                  total=len(sigmas) - 1, desc='sampling')
+    return x0
+
+def finish(args, accelerator, model, ema, ns, x0, nrow=8):
+    "Write OUT/final.safetensors (model + EMA), OUT/samples.png and, with --fd on digits, OUT/metrics.json."
+    if not accelerator.is_main_process: return
+    out = Path(args.out)
+    save_checkpoint(out / 'final.safetensors', model=accelerator.unwrap_model(model), ema=ema,
+                    extra=dict(steps=ns.steps_done))
+    print('samples:', save_grid(x0, out / 'samples.png', nrow=nrow))
+    if args.fd and args.dataset == 'digits':
+        fd = DigitsFD()
+        metrics = dict(digits_fd=fd(x0), digits_fd_floor=fd.floor(n=len(x0)), n_samples=len(x0))
+        atomic_write(out / 'metrics.json', lambda tmp: Path(tmp).write_text(json.dumps(metrics, indent=1)))
+        print(metrics)
