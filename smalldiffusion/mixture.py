@@ -9,7 +9,9 @@ __all__ = ['GaussianMixture', 'GaussianMixtureDenoiser', 'gaussian_flow', 'solve
 import math
 import torch
 from torch import nn, Tensor
+from tqdm.auto import tqdm
 from .model import ModelMixin
+from .sampling import check_sigmas
 
 # %% ../nbs/02b_mixture.ipynb #5f478132
 def _check_mixture(means, stds, weights):
@@ -101,10 +103,12 @@ def gaussian_flow(x: Tensor,   # (B, D) points at noise level `sigma`
 def solve_pf_ode(model: nn.Module, # ε-predictor defined down to σ = 0, e.g. `GaussianMixtureDenoiser`
                  xt: Tensor,       # (B, *dims) points at noise level sigmas[0]
                  sigmas: Tensor,   # decreasing grid; the solution is returned at its last value
+                 progress: bool=False, # show a progress bar over the steps
                  ) -> Tensor:
     "Reference solve of dx/dσ = ε(x, σ) with classical Runge–Kutta 4 (four model calls per step)."
+    sigs = check_sigmas(sigmas).tolist()
     f = lambda x, s: model.predict_eps(x, x.new_tensor(s))
-    for s, sn in zip(sigmas.tolist()[:-1], sigmas.tolist()[1:]):
+    for s, sn in tqdm(list(zip(sigs[:-1], sigs[1:])), disable=not progress, desc='RK4 reference'):
         h = sn - s
         k1 = f(xt, s); k2 = f(xt + h / 2 * k1, s + h / 2); k3 = f(xt + h / 2 * k2, s + h / 2)
         xt = xt + h / 6 * (k1 + 2 * k2 + 2 * k3 + f(xt + h * k3, sn))
