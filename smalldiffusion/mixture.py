@@ -10,7 +10,7 @@ import math
 import torch
 from torch import nn, Tensor
 from tqdm.auto import tqdm
-from .model import ModelMixin
+from .model import ModelMixin, _sigma_per_example
 from .sampling import check_sigmas
 
 # %% ../nbs/02b_mixture.ipynb #5f478132
@@ -65,9 +65,7 @@ GaussianMixture.random = classmethod(_random_mixture)
 # %% ../nbs/02b_mixture.ipynb #109be63e
 def _sigma_b11(sig: Tensor, B: int) -> Tensor:
     "sigma of shape (), (B,) or (B, 1) as () or (B, 1, 1)."
-    if sig.ndim == 0: return sig
-    if sig.numel() != B: raise ValueError(f'sigma must be a scalar or hold one value per example ({B}), got shape {tuple(sig.shape)}')
-    return sig.reshape(B, 1, 1)
+    return sig if sig.ndim == 0 else _sigma_per_example(B, sig).reshape(B, 1, 1)   # the check of every model
 
 # %% ../nbs/02b_mixture.ipynb #75a7d0b4
 class GaussianMixtureDenoiser(nn.Module, ModelMixin):
