@@ -32,6 +32,7 @@ setuptools.setup(
     ] + ['Programming Language :: Python :: ' + v for v in py_versions[py_versions.index(min_python):]],
     packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
     include_package_data=True,
+    package_data={cfg['lib_name']: ['datasets/*.tsv']},   # the Datasaurus Dozen, read with importlib.resources
     install_requires=cfg['requirements'].split(),
     extras_require={'dev': cfg['dev_requirements'].split()},
     python_requires='>=' + min_python,

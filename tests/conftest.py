@@ -1,4 +1,4 @@
-import os, sys
+from importlib import resources
 from pathlib import Path
 import pytest
 
@@ -9,7 +9,5 @@ def root(): return ROOT
 
 @pytest.fixture(scope='session')
 def datasaurus_tsv():
-    "The Datasaurus Dozen file from ../shared/data (or $DATASAURUS_TSV)."
-    path = Path(os.environ.get('DATASAURUS_TSV', ROOT.parent / 'shared' / 'data' / 'DatasaurusDozen.tsv'))
-    if not path.is_file(): pytest.skip(f'{path} not found: set DATASAURUS_TSV')
-    return path
+    "The Datasaurus Dozen file shipped inside the package."
+    return Path(str(resources.files('smalldiffusion').joinpath('datasets', 'DatasaurusDozen.tsv')))

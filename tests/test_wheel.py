@@ -1,5 +1,6 @@
-"""The built wheel installs into a clean virtual environment and runs the README's toy example from there."""
-import subprocess, sys, sysconfig, textwrap, venv
+"""The built wheel installs into a clean virtual environment and runs the README's toy example from there;
+the sdist carries the same package data."""
+import subprocess, sys, sysconfig, tarfile, textwrap, venv, zipfile
 from pathlib import Path
 
 def test_wheel_installs_and_runs_toy_example(root, tmp_path):
@@ -7,6 +8,7 @@ def test_wheel_installs_and_runs_toy_example(root, tmp_path):
     subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(dist), str(root)],
                    check=True, capture_output=True)
     wheel, = dist.glob('smalldiffusion-*.whl')
+    assert 'smalldiffusion/datasets/DatasaurusDozen.tsv' in zipfile.ZipFile(wheel).namelist()
     env_dir = tmp_path / 'venv'
     venv.EnvBuilder(with_pip=True).create(env_dir)
     py = env_dir / 'bin' / 'python'
@@ -28,8 +30,19 @@ def test_wheel_installs_and_runs_toy_example(root, tmp_path):
         losses   = [ns.loss.item() for ns in trainer]
         *xt, x0  = samples(model, schedule.sample_sigmas(20), gam=2)
         assert len(losses) == 200 and len(xt) == 19 and x0.shape == (1, 2) and torch.isfinite(x0).all()
+        from smalldiffusion import DatasaurusDozen        # package data, read through importlib.resources
+        assert len(DatasaurusDozen(dataset='dino')) == 142 * 15 and len(DatasaurusDozen(None, 'star').points) == 142
+        ns = {}; exec('from smalldiffusion import *', ns)
+        assert 'DatasaurusDozen' in ns and 'samples_heun' in ns and 'training_loop' in ns
         print('ok')
     ''')
     out = subprocess.run([str(py), '-c', script], check=True, capture_output=True, text=True, cwd=tmp_path).stdout.split()
     assert out[-1] == 'ok'
     assert Path(out[0]).is_relative_to(env_dir), f'imported {out[0]}, not the installed wheel'
+
+def test_sdist_carries_the_package_data(root, tmp_path):
+    subprocess.run([sys.executable, '-m', 'build', '--sdist', '--no-isolation', '-o', str(tmp_path), str(root)],
+                   check=True, capture_output=True)
+    sdist, = tmp_path.glob('smalldiffusion-*.tar.gz')
+    names = tarfile.open(sdist).getnames()
+    assert any(n.endswith('smalldiffusion/datasets/DatasaurusDozen.tsv') for n in names), names
