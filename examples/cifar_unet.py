@@ -6,22 +6,25 @@
 Trains on the sigmoid schedule and samples 10 steps with gam=2.1 on a log-linear schedule reaching sigma=35.
 Writes to --out: `last.safetensors` (resumable with --resume), `final.safetensors` (model + EMA) and `samples.png`.
 """
+import sys
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from smalldiffusion import Unet, Scaled, ScheduleSigmoid, ScheduleLogLinear, make_ema
 from smalldiffusion.image import image_dataset
-from image_common import image_args, train, sample, finish
+from image_common import image_args, parse_options, train, sample, finish
 
-def parse_args(argv=None):
+def parser():
     p = image_args(__doc__, dataset='cifar10', dataset_help="'digits': scikit-learn's bundled digits as 3-channel 32x32 images, no download",
                    epochs=1000, batch_size=256, lr=2e-4, ema_decay=0.9999, out='runs/cifar_unet', save_every=5000,
                    sample_batch_size=64, sample_steps=10)
     p.add_argument('--ch', type=int, default=128, help='U-Net base width')
-    return p.parse_args(argv)
+    return p
 
-def main(argv=None):
-    args = parse_args(argv)
+def main(argv=None, **options):
+    """Train and sample. `argv`: command-line options (None: the defaults); keywords override them, as in 0.5:
+    `main(epochs=10, train_batch_size=256, sample_batch_size=16)`."""
+    args = parse_options(parser(), argv, **options)
     set_seed(args.seed)
     a = Accelerator(mixed_precision=args.mixed_precision)
     dataset = image_dataset(args.dataset, size=32, channels=3, root=args.data_dir)
@@ -34,4 +37,4 @@ def main(argv=None):
     finish(args, a, model, ema, ns, x0)
 
 if __name__ == '__main__':
-    main()
+    main(sys.argv[1:])

@@ -7,15 +7,16 @@
 Writes to --out: `last.safetensors` (resumable with --resume), `final.safetensors` (model + EMA) and `samples.png`
 (with --conditional, one column per class).
 """
+import sys
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from smalldiffusion import DiT, CondEmbedderLabel, ScheduleDDPM, make_ema
 from smalldiffusion.image import image_dataset
-from image_common import image_args, train, sample, finish
+from image_common import image_args, parse_options, train, sample, finish
 
-def parse_args(argv=None):
+def parser():
     p = image_args(__doc__, dataset='fashion_mnist', dataset_help="'digits': scikit-learn's bundled digits resized to 28x28, no download",
                    epochs=300, batch_size=1024, lr=1e-3, ema_decay=0.99, out='runs/fashion_mnist_dit', save_every=2000,
                    sample_batch_size=80, sample_steps=20)
@@ -24,10 +25,12 @@ def parse_args(argv=None):
     p.add_argument('--depth', type=int, default=6)
     p.add_argument('--head-dim', type=int, default=32)
     p.add_argument('--num-heads', type=int, default=6)
-    return p.parse_args(argv)
+    return p
 
-def main(argv=None):
-    args = parse_args(argv)
+def main(argv=None, **options):
+    """Train and sample. `argv`: command-line options (None: the defaults); keywords override them, as in 0.5:
+    `main(epochs=10, train_batch_size=256, sample_batch_size=16)`."""
+    args = parse_options(parser(), argv, **options)
     set_seed(args.seed)
     a = Accelerator(mixed_precision=args.mixed_precision)
     dataset = image_dataset(args.dataset, size=28, channels=1, labels=args.conditional, root=args.data_dir)
@@ -46,4 +49,4 @@ def main(argv=None):
     finish(args, a, model, ema, ns, x0, nrow=10 if args.conditional else 8)
 
 if __name__ == '__main__':
-    main()
+    main(sys.argv[1:])

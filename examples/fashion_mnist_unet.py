@@ -5,22 +5,25 @@
 
 Writes to --out: `last.safetensors` (resumable with --resume), `final.safetensors` (model + EMA) and `samples.png`.
 """
+import sys
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from smalldiffusion import Unet, Scaled, ScheduleLogLinear, make_ema
 from smalldiffusion.image import image_dataset
-from image_common import image_args, train, sample, finish
+from image_common import image_args, parse_options, train, sample, finish
 
-def parse_args(argv=None):
+def parser():
     p = image_args(__doc__, dataset='fashion_mnist', dataset_help="'digits': scikit-learn's bundled digits resized to 28x28, no download",
                    epochs=300, batch_size=1024, lr=7e-4, ema_decay=0.999, out='runs/fashion_mnist_unet', save_every=2000,
                    sample_batch_size=64, sample_steps=20)
     p.add_argument('--ch', type=int, default=64, help='U-Net base width')
-    return p.parse_args(argv)
+    return p
 
-def main(argv=None):
-    args = parse_args(argv)
+def main(argv=None, **options):
+    """Train and sample. `argv`: command-line options (None: the defaults); keywords override them, as in 0.5:
+    `main(epochs=10, train_batch_size=256, sample_batch_size=16)`."""
+    args = parse_options(parser(), argv, **options)
     set_seed(args.seed)
     a = Accelerator(mixed_precision=args.mixed_precision)
     dataset = image_dataset(args.dataset, size=28, channels=1, root=args.data_dir)
@@ -33,4 +36,4 @@ def main(argv=None):
     finish(args, a, model, ema, ns, x0)
 
 if __name__ == '__main__':
-    main()
+    main(sys.argv[1:])

@@ -58,3 +58,20 @@ def finish(args, accelerator, model, ema, ns, x0, nrow=8):
         metrics = dict(digits_fd=fd(x0), digits_fd_floor=fd.floor(n=len(x0)), n_samples=len(x0))
         atomic_write(out / 'metrics.json', lambda tmp: Path(tmp).write_text(json.dumps(metrics, indent=1)))
         print(metrics)
+
+ALIASES_05 = {'train_batch_size': 'batch_size'}   # smalldiffusion 0.5's main(...) keywords that are named otherwise here
+
+def parse_options(parser: argparse.ArgumentParser, argv=None, **options) -> argparse.Namespace:
+    """The options of `parser` from the command-line list `argv` (None: the defaults), then the keyword `options`,
+    named as the options are (`epochs=`, `dataset=`, `max_steps=`, ...) or as 0.5's `main(train_batch_size=...)`."""
+    if isinstance(argv, str) or not (argv is None or all(isinstance(a, str) for a in argv)):
+        raise TypeError(f'argv must be a list of command-line strings or None, got {argv!r}: '
+                        'pass settings as keywords, e.g. main(epochs=10, train_batch_size=256)')
+    args = parser.parse_args([] if argv is None else list(argv))
+    for name, value in options.items():
+        dest = ALIASES_05.get(name, name)
+        if dest not in vars(args):
+            raise TypeError(f'main() got an unexpected keyword argument {name!r}; it takes '
+                            f'{", ".join(sorted([*vars(args), *ALIASES_05]))}')
+        setattr(args, dest, value)
+    return args

@@ -47,3 +47,40 @@ def test_cifar_unet_bf16(root, tmp_path):
     assert img.size == grid_size(4, 32, 8) and img.mode == 'RGB'
     sd = load_file(out / 'final.safetensors')
     assert sd['ckpt.model.conv_in.weight'].shape == (16, 3, 3, 3)
+
+def run_python(root, code, cwd):
+    "Run `code` with the examples folder on the path, as a 0.5 user's script beside the examples would."
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=os.pathsep.join([str(root / 'examples'), str(root)]))
+    proc = subprocess.run([sys.executable, '-c', code], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f'failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}'
+    return proc.stdout
+
+def test_05_python_entry_points(root, tmp_path):
+    "0.5's examples were called as main(train_batch_size=..., epochs=..., sample_batch_size=...); they still are."
+    out = tmp_path / 'unet'
+    stdout = run_python(root, f'''
+import fashion_mnist_unet, cifar_unet, fashion_mnist_dit
+fashion_mnist_unet.main(train_batch_size=8, epochs=1, sample_batch_size=4, dataset='digits', ch=16, max_steps=2,
+                        sample_steps=2, out={str(out)!r})
+for m in (fashion_mnist_unet, cifar_unet, fashion_mnist_dit):
+    try: m.main(train_batch_sise=8)
+    except TypeError as e: assert 'train_batch_sise' in str(e) and 'train_batch_size' in str(e), e
+    else: raise SystemExit('a misspelt keyword was accepted')
+    try: m.main('--epochs 3')
+    except TypeError as e: assert 'argv' in str(e), e
+    else: raise SystemExit('a string argv was accepted')
+print('ok')
+''', tmp_path)
+    assert stdout.split()[-1] == 'ok'
+    assert json.loads((out / 'last.safetensors.json').read_text())['step'] == 2   # max_steps reached the loop
+    assert Image.open(out / 'samples.png').size == grid_size(4, 28, 8)             # sample_batch_size reached sampling
+
+def test_05_diffusers_wrapper_import(root, tmp_path):
+    "`from diffusers_wrapper import ModelLatentDiffusion`, from the examples folder, gives the package's wrapper."
+    stdout = run_python(root, '''
+from diffusers_wrapper import ModelLatentDiffusion
+import smalldiffusion.latent_diffusion as ld
+assert ModelLatentDiffusion is ld.ModelLatentDiffusion
+print('ok')
+''', tmp_path)
+    assert stdout.split()[-1] == 'ok'
