@@ -17,8 +17,12 @@ class PatchEmbed(nn.Module):
     def __init__(self, patch_size: int=16, channels: int=3, embed_dim: int=768, bias: bool=True):
         super().__init__()
         self.proj = nn.Conv2d(channels, embed_dim, kernel_size=patch_size, stride=patch_size, bias=bias)
-        nn.init.xavier_uniform_(self.proj.weight.view(embed_dim, -1))  # as nn.Linear on a flattened patch
-        if bias: nn.init.zeros_(self.proj.bias)
+        self.init()
+
+    def init(self):
+        "Xavier-uniform weights, as nn.Linear on a flattened patch; zero bias."
+        nn.init.xavier_uniform_(self.proj.weight.view(self.proj.out_channels, -1))
+        if self.proj.bias is not None: nn.init.zeros_(self.proj.bias)
 
     def forward(self, x):
         return rearrange(self.proj(x), 'b d h w -> b (h w) d')  # patch grid, row-major, becomes the sequence

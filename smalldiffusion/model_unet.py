@@ -11,7 +11,7 @@ import torch
 from itertools import pairwise
 from torch import nn
 from einops import rearrange
-from .model import ModelMixin, Attention, CondSequential, SigmaEmbedderSinCos
+from .model import alpha, ModelMixin, Attention, CondSequential, SigmaEmbedderSinCos   # alpha: 0.5 code imports it from here
 
 # %% ../nbs/03_unet.ipynb #ad0a184b
 def Normalize(ch: int, # number of channels
