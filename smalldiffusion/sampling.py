@@ -38,6 +38,7 @@ def prepare_sampling(model: nn.Module, sigmas, batchsize: int=1, xt: Optional[Te
     if xt is None:
         device = (accelerator or Accelerator()).device
         xt = model.rand_input(check_int('batchsize', batchsize)).to(device) * sigmas[0]
+    elif hasattr(model, 'check_shape'): model.check_shape(xt.shape, 'xt')   # a ModelMixin says which shapes fit
     elif tuple(xt.shape[1:]) != tuple(dims):
         raise ValueError(f'xt must have shape (B, *{tuple(dims)}) for this model, got {tuple(xt.shape)}')
     if cond is not None:
