@@ -70,5 +70,5 @@ def _samples(model, sigmas, gam, mu, cfg_scale, xt, cond):
         eps_av = eps * gam + eps_prev * (1 - gam) if i > 0 else eps
         sig_p = (sig_prev / sig**mu) ** (1 / (1 - mu))   # sig_prev == sig**mu * sig_p**(1-mu)
         eta = (sig_prev**2 - sig_p**2).sqrt()
-        xt = xt - (sig - sig_p) * eps_av + eta * model.rand_input(xt.shape[0]).to(xt)
+        xt = xt - (sig - sig_p) * eps_av + eta * torch.randn(xt.shape).to(xt)   # noise shaped like xt, drawn as rand_input
         yield xt
