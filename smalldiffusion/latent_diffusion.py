@@ -183,11 +183,12 @@ def set_text_condition(self: ModelLatentDiffusion, prompt, # a string, or a list
                        negative_prompt='',                  # a string, or one per prompt
                        text_guidance_scale: float = 7.5):   # diffusers' guidance scale w: 1 = off
     "Condition `forward(x, sigma)` on `prompt`, guided away from `negative_prompt`."
-    self.text_condition = self.encode_text(prompt)
-    n = self.text_condition.shape[0]
-    self.negative_condition = self.encode_text([negative_prompt] * n if isinstance(negative_prompt, str) else negative_prompt)
-    if self.negative_condition.shape[0] != n:
+    cond = self.encode_text(prompt)
+    n = cond.shape[0]
+    neg = self.encode_text([negative_prompt] * n if isinstance(negative_prompt, str) else negative_prompt)
+    if neg.shape[0] != n:
         raise ValueError(f'negative_prompt must be a string or a list of {n} strings, got {negative_prompt!r}')
+    self.text_condition, self.negative_condition = cond, neg   # set together: a failed call changes nothing
     self.cfg_scale = cfg_scale_from_guidance(text_guidance_scale)
 
 ModelLatentDiffusion.encode_text, ModelLatentDiffusion.set_text_condition = encode_text, set_text_condition
