@@ -3,8 +3,8 @@ import importlib.util, json, os, subprocess, sys
 import pytest, torch
 from smalldiffusion import ScheduleLDM, samples
 from smalldiffusion.latent_diffusion import (ModelLatentDiffusion, save_tiny_sd_pipeline, sigma_to_timestep,
-                                             to_diffusers_latents, from_diffusers_latents)
-from diffusers import StableDiffusionPipeline, DDIMScheduler
+                                             to_diffusers_latents, from_diffusers_latents, img2img_sigmas)
+from diffusers import StableDiffusionPipeline, StableDiffusionImg2ImgPipeline, DDIMScheduler
 from diffusers.utils import logging as diffusers_logging
 
 diffusers_logging.disable_progress_bar()
@@ -42,13 +42,13 @@ def tiny(tmp_path_factory):
         out[pred] = path, pipe, ModelLatentDiffusion(path)
     return out
 
-def run_both(pipe, model, n, guidance=7.5, seed=0):
+def run_both(pipe, model, n, guidance=7.5, seed=0, shape=None, **size):
     "Final latents of the pipeline and of `samples` (gam=1) from the same initial latents, in diffusers' scale."
     model.set_text_condition(PROMPTS, NEGATIVE, text_guidance_scale=guidance)
     sig = ScheduleLDM(1000).sample_sigmas(n)
-    zT = torch.randn(len(PROMPTS), *model.input_dims, generator=torch.Generator().manual_seed(seed))  # x_T
+    zT = torch.randn(len(PROMPTS), *(shape or model.input_dims), generator=torch.Generator().manual_seed(seed))  # x_T
     ref = pipe(PROMPTS, negative_prompt=NEGATIVE, latents=zT, num_inference_steps=n, guidance_scale=guidance,
-               output_type='latent').images
+               output_type='latent', **size).images
     *_, x0 = samples(model, sig, gam=1, xt=from_diffusers_latents(zT, sig[0]), batchsize=len(PROMPTS))
     return to_diffusers_latents(x0, sig[-1]), ref, x0, zT
 
@@ -219,3 +219,95 @@ def test_sd1_style_pndm_scheduler_config(tiny, tmp_path):
     model.set_text_condition(PROMPTS); sd1_model.set_text_condition(PROMPTS)
     torch.testing.assert_close(sd1_model(x, sig), model(x, sig))   # same weights, same batches: float32 defaults
 
+
+@pytest.mark.parametrize('shape', [(12, 8), (4, 16), (7, 9)])
+def test_other_latent_sizes_equal_pipeline(tiny, shape):
+    "Latents of other sizes: the pipeline's height/width (pixels, multiples of 8), or latents its UNet's 2x down-sampling does not divide."
+    path, pipe, model = tiny['epsilon']
+    h, w = shape
+    f = model.vae_scale_factor
+    size = dict(height=h * f, width=w * f) if h * f % 8 == 0 and w * f % 8 == 0 else {}   # else: latents alone
+    ours, ref, x0, zT = run_both(pipe, model, 10, shape=(4, h, w), **size)
+    assert ours.shape == ref.shape == (2, 4, h, w)
+    torch.testing.assert_close(ours, ref, rtol=0, atol=SAMPLED * ref.abs().max().item())
+    img = pipe(PROMPTS, negative_prompt=NEGATIVE, latents=zT, num_inference_steps=10, output_type='pt', **size).images
+    assert model.decode_latents(x0).shape == img.shape == (2, 3, f * h, f * w)
+
+def test_other_size_with_noise_injection(tiny):
+    "mu > 0 draws fresh noise every step: it must have xt's size, not input_dims'."
+    path, pipe, model = tiny['epsilon']
+    model.set_text_condition(PROMPTS)
+    sig = ScheduleLDM(1000).sample_sigmas(5)
+    xt = sig[0] * torch.randn(2, 4, 6, 10)
+    torch.manual_seed(0); a = list(samples(model, sig, mu=0.5, xt=xt))
+    torch.manual_seed(0); b = list(samples(model, sig, mu=0.5, xt=xt))
+    torch.manual_seed(1); c = list(samples(model, sig, mu=0.5, xt=xt))
+    assert a[-1].shape == (2, 4, 6, 10) and torch.isfinite(a[-1]).all()
+    assert torch.equal(a[-1], b[-1]) and not torch.equal(a[-1], c[-1])     # seeded, and noise was injected
+
+@pytest.mark.parametrize('pred', ['epsilon', 'v_prediction'])
+@pytest.mark.parametrize('strength', [0.3, 0.75, 1.0])
+def test_img2img_equals_pipeline(tiny, pred, strength):
+    "encode_images + img2img_sigmas + samples from x0 + sigma_k noise is StableDiffusionImg2ImgPipeline."
+    path, pipe, model = tiny[pred]
+    i2i = StableDiffusionImg2ImgPipeline(**pipe.components, requires_safety_checker=False)
+    i2i.set_progress_bar_config(disable=True)
+    image = torch.rand(2, 3, 24, 16, generator=torch.Generator().manual_seed(5))    # [0, 1], as diffusers takes tensors
+    n = 20
+    ref = i2i(PROMPTS, negative_prompt=NEGATIVE, image=image, strength=strength, num_inference_steps=n,
+              guidance_scale=7.5, generator=torch.Generator().manual_seed(7), output_type='latent').images
+    model.set_text_condition(PROMPTS, NEGATIVE, text_guidance_scale=7.5)
+    g = torch.Generator().manual_seed(7)                  # the pipeline's order: the posterior draw, then the noise
+    z0 = model.encode_images(2 * image - 1, generator=g)
+    sig = img2img_sigmas(ScheduleLDM(1000).sample_sigmas(n), strength)
+    assert len(sig) == int(n * strength) + 1
+    *_, x0 = samples(model, sig, xt=z0 + sig[0] * torch.randn(z0.shape, generator=g))
+    ours = to_diffusers_latents(x0, sig[-1])
+    assert ours.shape == ref.shape == (2, 4, 12, 8)
+    torch.testing.assert_close(ours, ref, rtol=0, atol=SAMPLED * ref.abs().max().item())
+
+@pytest.mark.parametrize('n', [10, 25, 50])
+def test_img2img_sigmas_start_where_diffusers_does(tiny, n):
+    "Every strength on a 0.01 grid: the same number of steps as diffusers' get_timesteps, from its first timestep."
+    path, pipe, model = tiny['epsilon']
+    i2i = StableDiffusionImg2ImgPipeline(**pipe.components, requires_safety_checker=False)
+    i2i.scheduler.set_timesteps(n)
+    full = ScheduleLDM(1000).sample_sigmas(n)
+    for strength in [k / 100 for k in range(1, 101)]:
+        timesteps, steps = i2i.get_timesteps(n, strength, 'cpu')
+        if steps == 0:
+            with pytest.raises(ValueError, match='= 0 of the'): img2img_sigmas(full, strength)
+            continue
+        sig = img2img_sigmas(full, strength)
+        assert len(sig) - 1 == steps == len(timesteps)
+        assert sigma_to_timestep(sig[:-1], model.train_sigmas).tolist() == timesteps.double().tolist()
+
+def test_encode_images(tiny):
+    path, pipe, model = tiny['epsilon']
+    image = 2 * torch.rand(3, 3, 16, 24, generator=torch.Generator().manual_seed(0)) - 1
+    z = model.encode_images(image, sample=False)
+    assert z.shape == (3, 4, 8, 12) and z.dtype == torch.float32
+    with torch.no_grad():
+        dist = pipe.vae.encode(image).latent_dist
+    assert torch.equal(z, dist.mean * pipe.vae.config.scaling_factor)      # the same call: the mean, scaled
+    draw = lambda seed: model.encode_images(image, generator=torch.Generator().manual_seed(seed))
+    assert torch.equal(draw(1), draw(1)) and not torch.equal(draw(1), draw(2))
+    with pytest.raises(ValueError, match=r'images must have shape \(B, 3, H, W\) with H and W multiples of 2'):
+        model.encode_images(torch.zeros(1, 3, 15, 16))
+    with pytest.raises(ValueError, match='images must have shape'):
+        model.encode_images(torch.zeros(3, 16, 16))
+    with pytest.raises(ValueError, match=r'images must lie in \[-1, 1\] \(from \[0, 1\]: 2 \* images - 1\)'):
+        model.encode_images(torch.full((1, 3, 16, 16), 255.))
+
+def test_shape_errors_name_xt_and_the_rule(tiny):
+    path, pipe, model = tiny['epsilon']
+    model.set_text_condition(PROMPTS)
+    sig = ScheduleLDM(1000).sample_sigmas(4)
+    for bad in (torch.zeros(2, 3, 8, 8), torch.zeros(2, 4, 8), torch.zeros(2, 4, 8, 0)):
+        with pytest.raises(ValueError, match=r"xt must have shape \(B, 4, H, W\): the UNet's 4 latent channels, any height"):
+            samples(model, sig, xt=bad)
+        with pytest.raises(ValueError, match=r'^x must have shape \(B, 4, H, W\)'):
+            model(bad, sig[1])
+    for strength in (0, 1.5, -0.5, True, '0.5'):
+        with pytest.raises(ValueError, match=r'strength must be a number in \(0, 1\]'):
+            img2img_sigmas(sig, strength)
