@@ -311,3 +311,21 @@ def test_shape_errors_name_xt_and_the_rule(tiny):
     for strength in (0, 1.5, -0.5, True, '0.5'):
         with pytest.raises(ValueError, match=r'strength must be a number in \(0, 1\]'):
             img2img_sigmas(sig, strength)
+
+def test_example_img2img_and_sizes(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        'stablediffusion_example', os.path.join(os.path.dirname(__file__), '..', 'examples', 'stablediffusion.py'))
+    example = importlib.util.module_from_spec(spec); spec.loader.exec_module(example)
+    from PIL import Image
+    wide = tmp_path / 'wide.png'
+    example.main(['--tiny', '--steps', '3', '--height', '24', '--width', '16', '--seed', '1', '--out', str(wide)])
+    assert Image.open(wide).size == (16, 24)                                  # one image: no grid padding
+    edited = tmp_path / 'edited.png'
+    example.main(['--tiny', '--steps', '4', '--init-image', str(wide), '--strength', '0.5', '--batch', '2', '--out', str(edited)])
+    assert Image.open(edited).size == (2 * 16 + 3 * 2, 24 + 2 * 2)          # the init image's size; 2 px grid padding
+    for bad in (['--strength', '0.5'], ['--init-image', str(wide), '--strength', '0'],
+                ['--init-image', str(wide), '--steps', '4', '--strength', '0.2'], ['--height', '0']):
+        with pytest.raises(SystemExit):
+            example.main(['--tiny', *bad])
+    with pytest.raises(SystemExit, match='multiples of 2'):
+        example.main(['--tiny', '--steps', '1', '--height', '15', '--out', str(tmp_path / 'odd.png')])
