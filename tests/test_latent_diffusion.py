@@ -14,9 +14,9 @@ PRED_TYPES = ['epsilon', 'v_prediction', 'sample']
 
 # Tolerances. Our runs and diffusers' do the same float32 arithmetic in another order (diffusers stacks the
 # unconditional half of the guided batch first), so they differ by rounding; guidance w amplifies it (2w - 1 = 14 at
-# w = 7.5) and the steps carry it along. Measured: up to 1e-6 of the largest latent (x86, 10-50 steps). A timestep
-# off by one (or by a half) at every step moves the result by 5e-4 to 6e-3 of it, 0.5's alpha-search timesteps by
-# 1e-3 to 2e-3 at 50 steps. SAMPLED sits between the two.
+# w = 7.5) and the steps carry it along. Measured: up to 1.3e-6 of the largest latent (x86; 10-50 steps, other sizes,
+# img2img). A timestep off by one (or by a half) at every step moves the result by 5e-4 to 6e-3 of it, 0.5's
+# alpha-search timesteps by 1e-3 to 2e-3 at 50 steps. SAMPLED sits between the two.
 SAMPLED = 5e-5
 # One forward of the UNet at another batch size: float32 kernels may block their sums differently, ~1e-5 of the
 # output's size; guidance multiplies an error in eps_c or eps_u by up to |w| + |w - 1| = 2w - 1.
