@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['alpha_bar', 'PREDICTION_TO_EPS', 'to_diffusers_latents', 'from_diffusers_latents', 'training_sigmas',
            'sigma_to_timestep', 'eps_from_epsilon', 'cfg_scale_from_guidance', 'write_tiny_clip_vocab',
-           'make_tiny_sd_pipeline', 'save_tiny_sd_pipeline', 'ModelLatentDiffusion']
+           'make_tiny_sd_pipeline', 'save_tiny_sd_pipeline', 'ModelLatentDiffusion', 'img2img_sigmas']
 
 # %% ../nbs/04_diffusers.ipynb #75e83e16
 import json, os, shutil, tempfile
@@ -154,6 +154,7 @@ class ModelLatentDiffusion(ModelMixin, nn.Module):
         self.schedule = Schedule(self.train_sigmas.float())  # the model's own training schedule
         size = self.unet.config.sample_size
         self.input_dims = (self.unet.config.in_channels, *(size if isinstance(size, (list, tuple)) else (size, size)))
+        self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)  # image pixels per latent, as diffusers
         self.text_condition = self.negative_condition = None
         self.cfg_scale = 0.
         if device is None:
@@ -183,11 +184,12 @@ def set_text_condition(self: ModelLatentDiffusion, prompt, # a string, or a list
                        negative_prompt='',                  # a string, or one per prompt
                        text_guidance_scale: float = 7.5):   # diffusers' guidance scale w: 1 = off
     "Condition `forward(x, sigma)` on `prompt`, guided away from `negative_prompt`."
-    self.text_condition = self.encode_text(prompt)
-    n = self.text_condition.shape[0]
-    self.negative_condition = self.encode_text([negative_prompt] * n if isinstance(negative_prompt, str) else negative_prompt)
-    if self.negative_condition.shape[0] != n:
+    cond = self.encode_text(prompt)
+    n = cond.shape[0]
+    neg = self.encode_text([negative_prompt] * n if isinstance(negative_prompt, str) else negative_prompt)
+    if neg.shape[0] != n:
         raise ValueError(f'negative_prompt must be a string or a list of {n} strings, got {negative_prompt!r}')
+    self.text_condition, self.negative_condition = cond, neg   # set together: a failed call changes nothing
     self.cfg_scale = cfg_scale_from_guidance(text_guidance_scale)
 
 ModelLatentDiffusion.encode_text, ModelLatentDiffusion.set_text_condition = encode_text, set_text_condition
@@ -197,6 +199,7 @@ def predict_eps_text(self: ModelLatentDiffusion, x: Tensor, # (B, C, H, W) in σ
                      sigma: Tensor,                          # (), (B,) or (B, 1, 1, 1)
                      emb: Tensor) -> Tensor:                 # text embeddings (B, L, D)
     "Unguided ε at x for the text embeddings emb."
+    self.check_shape(x.shape)
     sigma = torch.as_tensor(sigma, device=x.device, dtype=x.dtype).flatten()
     if sigma.numel() not in (1, x.shape[0]):
         raise ValueError(f'sigma must be a scalar or one value per sample ({x.shape[0]}), got shape {tuple(sigma.shape)}')
@@ -242,3 +245,47 @@ def decode_latents(self: ModelLatentDiffusion, latents: Tensor) -> Tensor:
     return self.vae.decode(z).sample.float().clamp(-1, 1)
 
 ModelLatentDiffusion.predict_eps_cfg, ModelLatentDiffusion.decode_latents = predict_eps_cfg, decode_latents
+
+# %% ../nbs/04_diffusers.ipynb #a7c31e02
+def check_shape(self: ModelLatentDiffusion, shape: tuple, # (B, C, H, W) of x or xt
+                name: str = 'x'):                        # the argument named in the error
+    "Raise a ValueError unless shape is (B, C, H, W) with the UNet's C channels; any height and width >= 1."
+    c = self.input_dims[0]
+    if len(shape) != 4 or shape[1] != c or min(shape[2:]) < 1:
+        raise ValueError(f"{name} must have shape (B, {c}, H, W): the UNet's {c} latent channels, any height H and "
+                         f"width W (an image's size / {self.vae_scale_factor}), got {tuple(shape)}")
+
+ModelLatentDiffusion.check_shape = check_shape
+
+# %% ../nbs/04_diffusers.ipynb #b8d42f02
+@torch.no_grad()
+def encode_images(self: ModelLatentDiffusion, images: Tensor, # (B, 3, H', W') in [-1, 1], sides multiples of vae_scale_factor
+                  generator: torch.Generator = None,           # for the posterior draw (diffusers' img2img draws its noise next)
+                  sample: bool = True,                         # False: the posterior mean, deterministic
+                 ) -> Tensor:                                  # float32 latents (B, C, H'/f, W'/f), f = vae_scale_factor
+    "Latents of images, scaled as the UNet sees them: the inverse of `decode_latents`."
+    f, cfg = self.vae_scale_factor, self.vae.config
+    if images.ndim != 4 or images.shape[1] != cfg.in_channels or images.shape[2] % f or images.shape[3] % f:
+        raise ValueError(f'images must have shape (B, {cfg.in_channels}, H, W) with H and W multiples of {f}, '
+                         f'got {tuple(images.shape)}')
+    if images.min() < -1 or images.max() > 1:
+        raise ValueError(f'images must lie in [-1, 1] (from [0, 1]: 2 * images - 1), got [{images.min():.3g}, {images.max():.3g}]')
+    dist = self.vae.encode(images.to(self.device, self.dtype)).latent_dist
+    z = dist.sample(generator) if sample else dist.mean
+    return ((z - (getattr(cfg, 'shift_factor', None) or 0)) * cfg.scaling_factor).float()
+
+ModelLatentDiffusion.encode_images = encode_images
+
+# %% ../nbs/04_diffusers.ipynb #b8d42f04
+def img2img_sigmas(sigmas: Tensor,   # N+1 decreasing levels of a full run, e.g. schedule.sample_sigmas(N)
+                   strength: float,  # in (0, 1]: the share of the N steps to run, as diffusers' img2img
+                  ) -> Tensor:       # the last floor(strength * N) + 1 levels; noise the image to the first
+    "The tail of the sampling grid that image-to-image runs at `strength`."
+    n = len(sigmas) - 1
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 < strength <= 1:
+        raise ValueError(f'strength must be a number in (0, 1], got {strength!r}')
+    steps = min(int(n * strength), n)   # diffusers' init_timestep
+    if steps < 1:
+        raise ValueError(f'strength={strength} runs int({n} * strength) = 0 of the {n} steps: use strength >= 1/{n} '
+                         'or more steps')
+    return sigmas[n - steps:]

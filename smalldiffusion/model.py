@@ -35,10 +35,14 @@ class ModelMixin:
         "The noise ε in x = x0 + σε (override when the network predicts something else)."
         return self(x, sigma, cond=cond)
 
+    def check_shape(self, shape: tuple, name: str = 'x'):
+        "Raise a ValueError naming `name` unless shape is (B, *input_dims); override for models taking other sizes."
+        if tuple(shape[1:]) != tuple(self.input_dims):
+            raise ValueError(f'{name} must have shape (B, *{tuple(self.input_dims)}) for this model, got {tuple(shape)}')
+
     def check_input(self, x: Tensor, cond=None):
-        "Raise a ValueError unless x is (B, *input_dims) and a model with `cond_embed` gets a cond of batch B."
-        if tuple(x.shape[1:]) != tuple(self.input_dims):
-            raise ValueError(f'x must have shape (B, {", ".join(map(str, self.input_dims))}), got {tuple(x.shape)}')
+        "Raise a ValueError unless `check_shape` accepts x and a model with `cond_embed` gets a cond of batch B."
+        self.check_shape(x.shape)
         if getattr(self, 'cond_embed', None) is not None and (cond is None or cond.shape[0] != x.shape[0]):
             raise ValueError('cond must be given, with the same batch size as x, for a model with cond_embed')
 

@@ -52,6 +52,7 @@ def prepare_sampling(model: nn.Module, sigmas, batchsize: int=1, xt: Optional[Te
     if xt is None:
         device = (accelerator or Accelerator()).device
         xt = model.rand_input(check_int('batchsize', batchsize)).to(device) * sigmas[0]
+    elif hasattr(model, 'check_shape'): model.check_shape(xt.shape, 'xt')   # a ModelMixin says which shapes fit
     elif tuple(xt.shape[1:]) != tuple(dims):
         raise ValueError(f'xt must have shape (B, *{tuple(dims)}) for this model, got {tuple(xt.shape)}')
     if cond is not None:
@@ -86,7 +87,7 @@ def _samples(model, sigmas, gam, mu, cfg_scale, xt, cond):
         eps_av = eps * gam + eps_prev * (1 - gam) if i > 0 else eps
         sig_p = (sig_prev / sig**mu) ** (1 / (1 - mu))   # sig_prev == sig**mu * sig_p**(1-mu)
         eta = (sig_prev**2 - sig_p**2).sqrt()
-        xt = xt - (sig - sig_p) * eps_av + eta * model.rand_input(xt.shape[0]).to(xt)
+        xt = xt - (sig - sig_p) * eps_av + eta * torch.randn(xt.shape).to(xt)   # noise shaped like xt, drawn as rand_input
         yield xt
 
 # %% ../nbs/02_sampling.ipynb #b7e1a002
