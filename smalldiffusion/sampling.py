@@ -73,7 +73,7 @@ def samples(model: nn.Module, # a ModelMixin model predicting ε
     if not gam > 0: raise ValueError(f'gam must be > 0 (1 for DDPM/DDIM, about 2 for the accelerated sampler), got {gam}')
     if not 0 <= mu < 1: raise ValueError(f'mu must lie in [0, 1) (0 for DDIM, 0.5 for DDPM), got {mu}')
     s = torch.as_tensor(sigmas)
-    inverting = s.ndim == 1 and len(s) > 1 and bool(s[1] > s[0])   # an increasing list inverts, as in 0.5
+    inverting = s.ndim == 1 and len(s) > 1 and bool((s[1:] > s[:-1]).all())   # an increasing list inverts, as in 0.5
     if inverting and mu != 0: raise ValueError(f'an increasing sigmas list inverts data to noise, which needs the deterministic update mu=0, got mu={mu}')
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator, increasing=inverting)
     return _samples(model, sigmas, gam, mu, cfg_scale, xt, cond)
