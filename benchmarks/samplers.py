@@ -2,8 +2,8 @@
 
 Problems (all start from the top of ScheduleDDPM(1000), σ_max = 157, with the same noise for every sampler):
   mixture16   16-D mixture of 8 Gaussians, exact score (the problem our defaults were fixed on)
-  wide4       4-D mixture of 5 Gaussians with very unequal scales (std 0.02 .. 3) and σ_data ≈ 4.5, exact score
-  digits_mlp  an MLP ε-model trained here on sklearn's 8x8 digits (64-D) for about a minute, cached in
+  wide4       4-D mixture of 5 Gaussians with very unequal scales (std 0.006 .. 6) and σ_data ≈ 2.8, exact score
+  digits_mlp  an MLP ε-model trained here on sklearn's 8x8 digits (64-D) for a few minutes, cached in
               benchmarks/cache/ (not committed: no sampler setting was chosen on it)
 The error of a sample is its L2 distance to a reference from the same noise: a fine RK4 solve of the same model's
 probability-flow ODE (to σ = 0 for the exact mixtures; to the training σ_min = 0.01 and then its denoised estimate
@@ -19,11 +19,10 @@ option ends with), and its error includes the distance from σ_min to 0.
 Headlines per problem and budget: best of ours / best peer, (a) on the trailing and Karras grids only, (b) on every
 grid; the best is taken over samplers, settings and grids on both sides alike, separately for median and RMS.
 
-    python benchmarks/samplers.py            # everything, writes benchmarks/results/*.json and *.png (~10 min, 2 CPUs)
+    python benchmarks/samplers.py            # everything, writes benchmarks/results/*.json and *.png (~15 min, 2 CPUs)
     python benchmarks/samplers.py --quick    # small batches, for a smoke run
 """
-import argparse, json, math, os, statistics, tempfile, time, warnings
-os.environ.setdefault('TQDM_DISABLE', '1')            # no progress bars in the logs (read when tqdm is imported)
+import argparse, contextlib, io, json, math, os, statistics, tempfile, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ from diffusers import (DDIMScheduler, EulerDiscreteScheduler, HeunDiscreteSchedu
                        DPMSolverSinglestepScheduler, UniPCMultistepScheduler, DEISMultistepScheduler,
                        EulerAncestralDiscreteScheduler)
 from smalldiffusion import ScheduleDDPM, TimeInputMLP, samples, training_loop
+from smalldiffusion.model import Scaled
 from smalldiffusion.samplers import (sigmas_karras, sigmas_trig, samples_trig_pc, samples_dpmpp_2m, samples_heun,
                                      samples_dpmpp_2m_sde)
 from smalldiffusion.mixture import GaussianMixture, GaussianMixtureDenoiser, solve_pf_ode
@@ -58,17 +58,18 @@ def digits_data() -> torch.Tensor:
     return torch.tensor(load_digits().data, dtype=torch.float32) / 8 - 1
 
 def digits_mlp(train_steps: int=6000, quiet: bool=False):
-    "An ε-MLP trained on the digits with ScheduleDDPM(1000), cached as safetensors; (model, seconds spent training)."
+    "An ε-MLP (input scaled to unit variance, as DDPM's) trained on the digits with ScheduleDDPM(1000), cached; (model, s)."
     from safetensors.torch import load_file, save_file
-    model = TimeInputMLP(dim=64, hidden_dims=(256, 256, 256, 256))
-    path = CACHE / f'digits_mlp_{train_steps}.safetensors'
+    model = Scaled(TimeInputMLP)(dim=64, hidden_dims=(256, 256, 256, 256))
+    path = CACHE / f'digits_mlp_scaled_{train_steps}.safetensors'
     if path.exists():
         model.load_state_dict(load_file(path)); return model.eval(), 0.
     torch.manual_seed(0); t0 = time.time()
     loader = torch.utils.data.DataLoader(digits_data(), batch_size=256, shuffle=True, drop_last=True)
     epochs = math.ceil(train_steps / len(loader))
-    for i, ns in enumerate(training_loop(loader, model, SCHEDULE, epochs=epochs, lr=1e-3)):
-        if not quiet and i % 1000 == 0: print(f'  digits MLP step {i}: loss {ns.loss.item():.4f}', flush=True)
+    with contextlib.redirect_stderr(io.StringIO()):                 # training_loop's progress bar
+        for i, ns in enumerate(training_loop(loader, model, SCHEDULE, epochs=epochs, lr=1e-3)):
+            if not quiet and i % 1000 == 0: print(f'  digits MLP step {i}: loss {ns.loss.item():.4f}', flush=True)
     CACHE.mkdir(exist_ok=True)
     save_file(model.state_dict(), path)
     return model.eval(), time.time() - t0
@@ -348,6 +349,7 @@ def plot(results: dict, path):
             ys = [best(p['rows'], side, b, 'median', grids)['median'] for b in results['budgets']]
             ax.loglog(results['budgets'], ys, style, marker='o', ms=3, label=f'{side}, {kind}')
         ax.set(title=p['name'], xlabel='model evaluations', ylabel='median error')
+        ax.minorticks_off(); ax.set_xticks(results['budgets'], [str(b) for b in results['budgets']])
     np.atleast_1d(axs)[0].legend(fontsize=7)
     fig.tight_layout(); fig.savefig(path, dpi=100, bbox_inches='tight'); plt.close(fig)
 
@@ -377,7 +379,10 @@ def main(argv=None):
     p.add_argument('--quick', action='store_true', help='small batches and references (smoke run)')
     p.add_argument('--problems', nargs='+', default=['mixture16', 'wide4', 'digits_mlp'])
     p.add_argument('--out', default=str(RESULTS))
+    p.add_argument('--plot-only', action='store_true', help='only redraw samplers.png from the samplers.json in --out')
     args = p.parse_args(argv)
+    if args.plot_only:
+        return plot(json.loads((Path(args.out) / 'samplers.json').read_text()), Path(args.out) / 'samplers.png')
     warnings.filterwarnings('ignore')
     from diffusers.utils import logging as dlog; dlog.set_verbosity_error()
     batch, ref_steps, sde_n = (128, 200, 256) if args.quick else (1024, 1000, 2000)
