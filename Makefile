@@ -61,9 +61,12 @@ docs: dev
 readme: dev
 	$(PY) tools/build_docs.py --readme-only
 
+# samplers.py writes benchmarks/results/samplers.json, ordering_reduced.json and samplers.png (~11 min on 2 CPUs);
+# tables.py prints the headline tables from that JSON
 bench: dev
 	$(PY) benchmarks/train_toy.py
 	$(PY) benchmarks/samplers.py
+	$(PY) benchmarks/tables.py
 	$(PY) benchmarks/latent_diffusion.py
 	$(PY) benchmarks/gpu_unet_amp.py --smoke --no-compile
 

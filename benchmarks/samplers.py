@@ -1,104 +1,253 @@
-"""Sampler benchmark: error vs number of model evaluations (NFE) on an exact-score Gaussian mixture.
+"""Sampler benchmark on fair ground: every sampler, ours and diffusers', on the same σ grids, counted by model calls.
 
-Ours (`samples_trig_pc` on `sigmas_trig`) against diffusers' DDIM, Euler, Heun, DPM-Solver++(2M), UniPC and DEIS
-schedulers (plus their third-order settings), each on a trailing and a Karras grid, from identical starting noise at the
-top of ScheduleDDPM(1000). The error of a sample is its L2 distance to a fine RK4 solve of the probability-flow ODE from
-the same noise; we report the median and the RMS over the batch, and print ours / best peer per budget (best over every
-peer and grid, taken separately for each statistic). Stochastic samplers are compared by the sliced Wasserstein
-distance of their samples to fresh draws of the mixture (each side on its best grid).
+Problems (all start from the top of ScheduleDDPM(1000), σ_max = 157, with the same noise for every sampler):
+  mixture16   16-D mixture of 8 Gaussians, exact score (the problem our defaults were fixed on)
+  wide4       4-D mixture of 5 Gaussians with very unequal scales (std 0.006 .. 6) and σ_data ≈ 2.8, exact score
+  digits_mlp  an MLP ε-model trained here on sklearn's 8x8 digits (64-D) for a few minutes, cached in
+              benchmarks/cache/ (not committed: no sampler setting was chosen on it)
+The error of a sample is its L2 distance to a reference from the same noise: a fine RK4 solve of the same model's
+probability-flow ODE (to σ = 0 for the exact mixtures; to the training σ_min = 0.01 and then its denoised estimate
+for the network, which every sampler's last step also takes). We report the median and the RMS over the batch.
 
-    python benchmarks/samplers.py                  # about a minute on 2 CPUs
-    python benchmarks/samplers.py --seeds 0 1 2    # other mixtures and noise
-    python benchmarks/samplers.py --json out.json  # also write the numbers
+Grids: 'trailing' (diffusers' trailing spacing), 'karras' (ρ = 7) and 'trig' (`sigmas_trig` with σ_data, the data's
+standard deviation), all ending at σ = 0. Every grid is injected into every diffusers scheduler (`sigmas`/`timesteps`
+overwritten after `set_timesteps`), except DDIMScheduler, whose step indexes the training ᾱ by integer timestep: it
+runs on its native trailing grid only. DEISMultistepScheduler cannot step to σ = 0 (its λ is infinite there): it gets
+each grid's steps ending at the schedule's σ_min (as its own `set_timesteps` does, without the repeated σ_min its Karras
+option ends with), and its error includes the distance from σ_min to 0.
+
+Headlines per problem and budget: best of ours / best peer, (a) on the trailing and Karras grids only, (b) on every
+grid; the best is taken over samplers, settings and grids on both sides alike, separately for median and RMS.
+
+    python benchmarks/samplers.py            # everything, writes benchmarks/results/*.json and *.png (~15 min, 2 CPUs)
+    python benchmarks/samplers.py --quick    # small batches, for a smoke run
 """
-import argparse, json, math, os, tempfile, time, warnings
+import argparse, contextlib, io, json, math, os, statistics, tempfile, time, warnings
+from pathlib import Path
 
+import numpy as np
 import torch
-from tqdm.auto import tqdm
 from diffusers import (DDIMScheduler, EulerDiscreteScheduler, HeunDiscreteScheduler, DPMSolverMultistepScheduler,
-                       UniPCMultistepScheduler, DEISMultistepScheduler)
-from smalldiffusion import ScheduleDDPM
+                       DPMSolverSinglestepScheduler, UniPCMultistepScheduler, DEISMultistepScheduler,
+                       EulerAncestralDiscreteScheduler)
+from smalldiffusion import ScheduleDDPM, TimeInputMLP, samples, training_loop
+from smalldiffusion.model import Scaled
 from smalldiffusion.samplers import (sigmas_karras, sigmas_trig, samples_trig_pc, samples_dpmpp_2m, samples_heun,
                                      samples_dpmpp_2m_sde)
 from smalldiffusion.mixture import GaussianMixture, GaussianMixtureDenoiser, solve_pf_ode
 
+HERE = Path(__file__).parent
+RESULTS, CACHE = HERE / 'results', HERE / 'cache'
 BUDGETS = (5, 10, 20, 50)
+RESTRICTED = ('trailing', 'karras')
 BETAS = dict(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02, beta_schedule='linear')  # = ScheduleDDPM(1000)
-TRAILING, KARRAS = dict(timestep_spacing='trailing'), dict(use_karras_sigmas=True)
-# name -> (scheduler class, extra constructor args, grids)
-PEERS = {
-    'DDIM': (DDIMScheduler, {}, {'trailing': TRAILING}),           # diffusers' DDIM has no Karras option
-    'Euler': (EulerDiscreteScheduler, {}, {'trailing': TRAILING, 'karras': KARRAS}),
-    'Heun': (HeunDiscreteScheduler, {}, {'trailing': TRAILING, 'karras': KARRAS}),
-    'DPM++(2M)': (DPMSolverMultistepScheduler, {}, {'trailing': TRAILING, 'karras': KARRAS}),
-    'UniPC': (UniPCMultistepScheduler, {}, {'trailing': TRAILING, 'karras': KARRAS}),
-    'DEIS': (DEISMultistepScheduler, {}, {'trailing': TRAILING, 'karras': KARRAS}),
-    'DPM++(3M)': (DPMSolverMultistepScheduler, dict(solver_order=3), {'trailing': TRAILING, 'karras': KARRAS}),
-    'UniPC-3': (UniPCMultistepScheduler, dict(solver_order=3), {'trailing': TRAILING, 'karras': KARRAS}),
-    'DEIS-3': (DEISMultistepScheduler, dict(solver_order=3), {'trailing': TRAILING, 'karras': KARRAS}),
-}
-VE_FORM = (EulerDiscreteScheduler, HeunDiscreteScheduler)   # these step x = x0 + σε; the others x / sqrt(1 + σ²)
+SCHEDULE = ScheduleDDPM(1000)
+SIG_MIN, SIG_MAX = float(SCHEDULE.sigmas.min()), float(SCHEDULE.sigmas.max())
 
+# ---------------------------------------------------------------- problems
+def wide_mixture() -> GaussianMixture:
+    "4-D, 5 components with stds from 0.02 to 3 (per component and per axis), means spread over ±8."
+    g = torch.Generator().manual_seed(4)
+    means = 4 * torch.randn(5, 4, generator=g, dtype=torch.float64)
+    stds = torch.tensor([0.02, 0.1, 0.5, 1.5, 3.])[:, None] * torch.tensor([1., 0.3, 1., 2.])
+    return GaussianMixture(means, stds, weights=[0.35, 0.25, 0.2, 0.1, 0.1])
 
-def peer_steps(cls, nfe: int) -> int:
-    "Sampling steps that fit in `nfe` model calls (Heun: 2 per step, 1 for the last)."
-    return (nfe + 1) // 2 if cls is HeunDiscreteScheduler else nfe
+def digits_data() -> torch.Tensor:
+    "sklearn's 1797 8x8 digits as (1797, 64) in [-1, 1]."
+    from sklearn.datasets import load_digits
+    return torch.tensor(load_digits().data, dtype=torch.float32) / 8 - 1
 
+def digits_mlp(train_steps: int=6000, quiet: bool=False):
+    "An ε-MLP (input scaled to unit variance, as DDPM's) trained on the digits with ScheduleDDPM(1000), cached; (model, s)."
+    from safetensors.torch import load_file, save_file
+    model = Scaled(TimeInputMLP)(dim=64, hidden_dims=(256, 256, 256, 256))
+    path = CACHE / f'digits_mlp_scaled_{train_steps}.safetensors'
+    if path.exists():
+        model.load_state_dict(load_file(path)); return model.eval(), 0.
+    torch.manual_seed(0); t0 = time.time()
+    loader = torch.utils.data.DataLoader(digits_data(), batch_size=256, shuffle=True, drop_last=True)
+    epochs = math.ceil(train_steps / len(loader))
+    with contextlib.redirect_stderr(io.StringIO()):                 # training_loop's progress bar
+        for i, ns in enumerate(training_loop(loader, model, SCHEDULE, epochs=epochs, lr=1e-3)):
+            if not quiet and i % 1000 == 0: print(f'  digits MLP step {i}: loss {ns.loss.item():.4f}', flush=True)
+    CACHE.mkdir(exist_ok=True)
+    save_file(model.state_dict(), path)
+    return model.eval(), time.time() - t0
+
+def fine_grid(lo: float, n: int) -> torch.Tensor:
+    return sigmas_karras(torch.tensor([lo, SIG_MAX]), n, final_zero=False)
 
 @torch.no_grad()
-def run_peer(cls, kwargs: dict, nfe: int, x_start, model, noise=None):
-    "Final sample of a diffusers scheduler from σ-form noise `x_start`; the model is called at the scheduler's own σ."
-    sch = cls(**BETAS, **kwargs)
-    sch.set_timesteps(peer_steps(cls, nfe))
-    if cls is DDIMScheduler:
-        ac = sch.alphas_cumprod.double()
-        sigs = [float(((1 - ac[t]) / ac[t]).sqrt()) for t in sch.timesteps]
+def make_problem(name: str, batch: int, ref_steps: int, seed: int=0) -> dict:
+    "model (float64), σ_data, starting noise, reference solution and its self-consistency error."
+    g = torch.Generator().manual_seed(seed + 1)
+    if name == 'digits_mlp':
+        with torch.enable_grad(): net, train_s = digits_mlp()
+        model, sigma_data, tuned = net.double(), float(digits_data().std()), False
+        x = SIG_MAX * torch.randn(batch, 64, generator=g, dtype=torch.float64)
+        def ref_of(n):
+            xr = solve_pf_ode(model, x, fine_grid(SIG_MIN, n))
+            return xr - SIG_MIN * model.predict_eps(xr, xr.new_tensor(SIG_MIN))
     else:
-        sch.sigmas = sch.sigmas.double()
-    calls = 0
+        mix = GaussianMixture.random(k=8, dim=16, seed=seed) if name == 'mixture16' else wide_mixture()
+        model, sigma_data, tuned, train_s = GaussianMixtureDenoiser(mix), mix.sigma_data, name == 'mixture16', 0.
+        x = SIG_MAX * torch.randn(batch, mix.means.shape[1], generator=g, dtype=torch.float64)
+        ref_of = lambda n: solve_pf_ode(model, x, torch.cat([fine_grid(1e-4, n), torch.zeros(1, dtype=torch.float64)]))
+    t0 = time.time(); ref = ref_of(ref_steps)
+    ref_err = float((ref_of(ref_steps // 2) - ref).norm(dim=1).median())
+    return dict(name=name, model=model, sigma_data=sigma_data, x_start=x, ref=ref, ref_error_half_steps=ref_err,
+                tuned_here=tuned, train_seconds=train_s, ref_seconds=time.time() - t0,
+                mixture=None if name == 'digits_mlp' else mix)
+
+# ---------------------------------------------------------------- grids
+def make_grid(grid: str, steps: int, sigma_data: float, final_zero: bool=True) -> torch.Tensor:
+    "steps + 1 float64 sigmas from σ_max to 0 (or, `final_zero=False`, to σ_min)."
+    if grid == 'trailing':
+        sigs = SCHEDULE.sample_sigmas(steps).double()
+        return torch.cat([sigs[:-1], sigs.new_zeros(1)]) if final_zero else sigs
+    if grid == 'karras': return sigmas_karras(SCHEDULE, steps, final_zero=final_zero)
+    if grid == 'trig': return sigmas_trig(SCHEDULE, steps, sigma_data=sigma_data, final_zero=final_zero)
+    raise ValueError(grid)
+
+GRIDS = ('trailing', 'karras', 'trig')
+
+# ---------------------------------------------------------------- peers
+class Counted:
+    "ε(x, σ) of a model with python-float σ, counting calls."
+    def __init__(self, model): self.model, self.calls = model, 0
+    def __call__(self, x, sig):
+        self.calls += 1
+        return self.model.predict_eps(x, x.new_tensor(float(sig)))
+
+def _peer_configs() -> dict:
+    "name -> (scheduler class, constructor arguments): every documented order/variant, final σ = 0 where supported."
+    cfg = {'DDIM': (DDIMScheduler, dict(clip_sample=False, set_alpha_to_one=True, timestep_spacing='trailing')),
+           'Euler': (EulerDiscreteScheduler, {}), 'Heun': (HeunDiscreteScheduler, {})}
+    for lof in (True, False):
+        tag = '' if lof else ', no lower-order final'
+        for o in (2, 3):
+            cfg[f'DPM++({o}M){tag}'] = (DPMSolverMultistepScheduler, dict(solver_order=o, lower_order_final=lof, final_sigmas_type='zero'))
+            cfg[f'DPM++ singlestep {o}{tag}'] = (DPMSolverSinglestepScheduler, dict(solver_order=o, lower_order_final=lof, final_sigmas_type='zero'))
+            cfg[f'DEIS-{o}{tag}'] = (DEISMultistepScheduler, dict(solver_order=o, lower_order_final=lof))
+            for bh in ('bh1', 'bh2'):
+                cfg[f'UniPC-{o} {bh}{tag}'] = (UniPCMultistepScheduler, dict(solver_order=o, solver_type=bh, lower_order_final=lof, final_sigmas_type='zero'))
+    return cfg
+
+PEERS = _peer_configs()
+VE_FORM = (EulerDiscreteScheduler, HeunDiscreteScheduler, EulerAncestralDiscreteScheduler)  # step x = x0 + σε
+
+def peer_steps(cls, nfe: int) -> int:
+    "Steps that fit in `nfe` model calls (Heun: 2 per step but 1 for the last, which ends at σ = 0)."
+    return (nfe + 1) // 2 if cls is HeunDiscreteScheduler else nfe
+
+def inject(sch, sigs: torch.Tensor):
+    "Make a set-up scheduler step on `sigs` (float64, N + 1 values): overwrite its sigmas and (distinct) timesteps."
+    n = len(sigs) - 1
+    ts = torch.linspace(999, 0, n, dtype=torch.float64)
+    if isinstance(sch, HeunDiscreteScheduler):                      # Heun's tables hold every σ but the ends twice
+        sch.sigmas = torch.cat([sigs[:1], sigs[1:-1].repeat_interleave(2), sigs[-1:]])
+        sch.timesteps = torch.cat([ts[:1], ts[1:].repeat_interleave(2)])
+    else:
+        sch.sigmas, sch.timesteps = sigs.clone(), ts
+    if isinstance(sch, DPMSolverSinglestepScheduler): sch.sample = None
+
+@torch.no_grad()
+def run_peer(cls, kwargs: dict, grid, nfe: int, x_start, model, sigma_data: float, seed=None):
+    "Final σ-form sample of a diffusers scheduler on `grid`, and the model calls it made."
+    sch, eps = cls(**BETAS, **kwargs), Counted(model)
+    steps = peer_steps(cls, nfe)
+    sch.set_timesteps(steps)
+    if cls is not DDIMScheduler:
+        # DEIS cannot step to σ = 0 (λ = ∞ there): it gets the grid's `steps` steps down to σ_min, as its own grids end
+        inject(sch, make_grid(grid, steps, sigma_data, final_zero=cls is not DEISMultistepScheduler))
+    elif grid != 'trailing': return None, 0
+    if seed is not None: torch.manual_seed(seed)
     if cls in VE_FORM:
         x = x_start.clone()
         for t in sch.timesteps:
-            sch.scale_model_input(x, t)
-            x = sch.step(model(x, sch.sigmas[sch.step_index]), t, x).prev_sample
-            calls += 1
-        return x, calls
-    s0 = sigs[0] if cls is DDIMScheduler else float(sch.sigmas[0])
-    x = x_start / math.sqrt(1 + s0**2)
+            sch.scale_model_input(x, t)                             # sets the step index
+            x = sch.step(eps(x, sch.sigmas[sch.step_index]), t, x).prev_sample
+        return x, eps.calls
+    if cls is DDIMScheduler:
+        ac = sch.alphas_cumprod.double()
+        sig_of = [float(((1 - ac[t]) / ac[t]).sqrt()) for t in sch.timesteps] + [0.]
+    else: sig_of = sch.sigmas.tolist()
+    x = x_start / math.sqrt(1 + sig_of[0] ** 2)                     # VP form
     for i, t in enumerate(sch.timesteps):
-        sig = sigs[i] if cls is DDIMScheduler else float(sch.sigmas[i])
-        extra = {} if noise is None else dict(variance_noise=noise[i])
-        x = sch.step(model(x * math.sqrt(1 + sig**2), x.new_tensor(sig)), t, x, **extra).prev_sample
-        calls += 1
-    return x.double(), calls   # the last σ is 0: x^VP = x
+        x = sch.step(eps(x * math.sqrt(1 + sig_of[i] ** 2), sig_of[i]), t, x).prev_sample
+    return x * math.sqrt(1 + sig_of[-1] ** 2), eps.calls           # back to σ form (σ_last = 0: unchanged)
 
-
-def ours_order(steps: int) -> int:
-    "The benchmark's recipe: second order below 8 steps, third order from there."
-    return 2 if steps < 8 else 3
-
-
-def run_ours(model, x_start, nfe: int, schedule, sigma_data: float) -> dict:
-    "Final samples of our samplers at `nfe` model calls: the headline (trig PC) and ablations."
-    trig = sigmas_trig(schedule, nfe, sigma_data=sigma_data)
-    karras = sigmas_karras(schedule, nfe)
-    last = lambda gen: list(gen)[-1]
-    pc = dict(order=ours_order(nfe), sigma_data=sigma_data)
+# ---------------------------------------------------------------- ours
+def _ours() -> dict:
+    "name -> (sampler(model, sigmas, xt, sigma_data), steps for a budget): the package's ODE samplers and settings."
+    one = lambda nfe: nfe
     return {
-        'trig PC, trig grid (ours)': last(samples_trig_pc(model, trig, xt=x_start, **pc)),
-        'trig PC, karras grid': last(samples_trig_pc(model, karras, xt=x_start, **pc)),
-        'DPM++(2M), trig grid': last(samples_dpmpp_2m(model, trig, xt=x_start)),
-        'DPM++(2M), karras grid': last(samples_dpmpp_2m(model, karras, xt=x_start)),
-        'Heun, karras grid': last(samples_heun(model, sigmas_karras(schedule, (nfe + 1) // 2), xt=x_start)),
+        'samples (DDIM)': (lambda m, s, x, sd: samples(m, s, xt=x), one),
+        'samples gam=2': (lambda m, s, x, sd: samples(m, s, gam=2., xt=x), one),
+        'samples_heun': (lambda m, s, x, sd: samples_heun(m, s, xt=x), lambda nfe: (nfe + 1) // 2),
+        'samples_dpmpp_2m': (lambda m, s, x, sd: samples_dpmpp_2m(m, s, xt=x), one),
+        'samples_trig_pc order 2': (lambda m, s, x, sd: samples_trig_pc(m, s, xt=x, order=2, sigma_data=sd), one),
+        'samples_trig_pc order 3': (lambda m, s, x, sd: samples_trig_pc(m, s, xt=x, order=3, sigma_data=sd), one),
     }
 
+OURS = _ours()
 
-def errors(x, ref) -> tuple:
-    "(median, RMS) over the batch of the L2 distance to the reference."
+class CountedModel(torch.nn.Module):
+    "A model wrapper counting predict_eps calls, for our samplers."
+    def __init__(self, model):
+        super().__init__(); self.model, self.calls, self.input_dims = model, 0, model.input_dims
+    def rand_input(self, b): return self.model.rand_input(b)
+    def predict_eps_cfg(self, x, sigma, cond, cfg_scale):
+        self.calls += 1
+        return self.model.predict_eps(x, sigma)
+
+def run_ours(name: str, grid: str, nfe: int, x_start, model, sigma_data: float):
+    sampler, steps = OURS[name]
+    m = CountedModel(model)
+    *_, x = sampler(m, make_grid(grid, steps(nfe), sigma_data), x_start, sigma_data)
+    return x, m.calls
+
+# ---------------------------------------------------------------- ODE benchmark
+def errors(x, ref) -> dict:
     d = (x.double() - ref).norm(dim=1)
-    return float(d.median()), float(d.pow(2).mean().sqrt())
+    if not torch.isfinite(d).all(): return dict(median=math.nan, rms=math.nan)   # diverged: never the best
+    return dict(median=float(d.median()), rms=float(d.pow(2).mean().sqrt()))
 
+def run_ode(prob: dict, budgets=BUDGETS, peers=None, ours=None, grids=GRIDS) -> list:
+    "One row per (side, sampler, grid, budget): model calls made and the error statistics."
+    rows, args = [], (prob['x_start'], prob['model'], prob['sigma_data'])
+    for nfe in budgets:
+        for grid in grids:
+            for name in (peers or PEERS):
+                try: x, calls = run_peer(*PEERS[name], grid, nfe, *args)
+                except Exception as e:                                # e.g. UniPC without lower-order final at σ = 0
+                    rows.append(dict(side='peer', sampler=name, grid=grid, budget=nfe, nfe=0, median=math.nan,
+                                     rms=math.nan, error=f'{type(e).__name__}: {str(e)[:80]}')); continue
+                if x is not None:
+                    rows.append(dict(side='peer', sampler=name, grid=grid, budget=nfe, nfe=calls, **errors(x, prob['ref'])))
+            for name in (ours or OURS):
+                x, calls = run_ours(name, grid, nfe, *args)
+                rows.append(dict(side='ours', sampler=name, grid=grid, budget=nfe, nfe=calls, **errors(x, prob['ref'])))
+    assert all(r['nfe'] <= r['budget'] for r in rows), 'a sampler exceeded its budget'
+    return rows
 
+def best(rows, side: str, budget: int, stat: str, grids) -> dict:
+    "The row with the smallest `stat` among this side's finite rows at this budget on these grids."
+    cand = [r for r in rows if r['side'] == side and r['budget'] == budget and r['grid'] in grids and math.isfinite(r[stat])]
+    return min(cand, key=lambda r: r[stat])
+
+def headline(rows, budgets=BUDGETS) -> list:
+    "ours / best peer per budget and statistic, restricted to trailing+Karras and on every grid."
+    out = []
+    for kind, grids in (('restricted', RESTRICTED), ('best grid', GRIDS)):
+        for b in budgets:
+            for stat in ('median', 'rms'):
+                o, p = best(rows, 'ours', b, stat, grids), best(rows, 'peer', b, stat, grids)
+                out.append(dict(grids=kind, budget=b, stat=stat, ratio=o[stat] / p[stat], ours=o[stat], peer=p[stat],
+                                ours_name=f"{o['sampler']}, {o['grid']}", peer_name=f"{p['sampler']}, {p['grid']}"))
+    return out
+
+# ---------------------------------------------------------------- stochastic samplers
 def sliced_wasserstein(a, b, n_proj: int=256, seed: int=0) -> float:
     "Sliced 2-Wasserstein distance between two equal-size point clouds (random directions, sorted projections)."
     g = torch.Generator().manual_seed(seed)
@@ -107,114 +256,157 @@ def sliced_wasserstein(a, b, n_proj: int=256, seed: int=0) -> float:
     pa, pb = (a.double() @ dirs).sort(0).values, (b.double() @ dirs).sort(0).values
     return float((pa - pb).pow(2).mean().sqrt())
 
+SDE_PEERS = {'DPM++(2M) SDE': (DPMSolverMultistepScheduler, dict(algorithm_type='sde-dpmsolver++', final_sigmas_type='zero')),
+             'Euler ancestral': (EulerAncestralDiscreteScheduler, {})}
+SDE_OURS = {'samples_dpmpp_2m_sde': lambda m, s, x: samples_dpmpp_2m_sde(m, s, xt=x),
+            'samples (DDPM, mu=0.5)': lambda m, s, x: samples(m, s, mu=0.5, xt=x)}
 
-def run_benchmark(seed: int=0, batch: int=500, budgets=BUDGETS, sde_batch: int=2000, ref_steps: int=2000,
-                  progress: bool=True) -> dict:
-    "All numbers for one mixture and one batch of starting noise."
-    torch.manual_seed(seed)
-    mix = GaussianMixture.random(k=8, dim=16, seed=seed)
-    model = GaussianMixtureDenoiser(mix)
-    schedule = ScheduleDDPM(1000)
-    sig_max = float(schedule.sigmas.max())
-    x_start = sig_max * torch.randn(batch, 16, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
-    fine = lambda n: torch.cat([sigmas_karras(torch.tensor([1e-4, sig_max]), n, final_zero=False), torch.zeros(1, dtype=torch.float64)])
-    ref = solve_pf_ode(model, x_start, fine(ref_steps))
-    ref_err = errors(solve_pf_ode(model, x_start, fine(ref_steps // 2)), ref)
-    out = dict(seed=seed, batch=batch, sigma_data=mix.sigma_data, ref_error_half_steps=ref_err, ode={}, sde={})
-    jobs = [(name, grid, nfe) for name, (_, _, grids) in PEERS.items() for grid in grids for nfe in budgets]
-    for name, grid, nfe in tqdm(jobs, desc=f'peers (seed {seed})', leave=False, disable=not progress):
-        cls, extra, grids = PEERS[name]
-        x, calls = run_peer(cls, {**extra, **grids[grid]}, nfe, x_start, model)
-        out['ode'][f'{name}, {grid}|{nfe}'] = dict(peer=True, nfe=calls, **dict(zip(('median', 'rms'), errors(x, ref))))
-    for nfe in tqdm(budgets, desc='ours', leave=False, disable=not progress):
-        for name, x in run_ours(model, x_start, nfe, schedule, mix.sigma_data).items():
-            calls = 2 * ((nfe + 1) // 2) - 1 if name.startswith('Heun') else nfe
-            out['ode'][f'{name}|{nfe}'] = dict(peer=False, nfe=calls, **dict(zip(('median', 'rms'), errors(x, ref))))
-    out['sde'] = run_sde(mix, model, schedule, budgets, sde_batch, seed)
-    return out
-
-
-def run_sde(mix, model, schedule, budgets, n: int, seed: int) -> dict:
-    "Sliced W2 to fresh draws: our DPM++(2M) SDE (eta 1 and 0.5, three grids) vs diffusers' sde-dpmsolver++ (two grids)."
-    sig_max = float(schedule.sigmas.max())
+def run_sde(prob: dict, n: int, budgets=(10, 20, 50), seed: int=0) -> list:
+    "Sliced W2 of each stochastic sampler's samples to fresh draws of the mixture, every grid."
+    mix, model, sd = prob['mixture'], prob['model'], prob['sigma_data']
     fresh = mix.sample(n, torch.Generator().manual_seed(seed + 100))
-    res = {'floor (fresh vs fresh)': sliced_wasserstein(mix.sample(n, torch.Generator().manual_seed(seed + 101)), fresh)}
-    for nfe in budgets:
-        x_start = sig_max * torch.randn(n, 16, generator=torch.Generator().manual_seed(seed + 2), dtype=torch.float64)
-        for grid in ('trailing', 'karras'):
-            torch.manual_seed(seed + 3)
-            x, _ = run_peer(DPMSolverMultistepScheduler, dict(algorithm_type='sde-dpmsolver++', **{'trailing': TRAILING, 'karras': KARRAS}[grid]),
-                            nfe, x_start, model)
-            res[f'diffusers sde-dpmsolver++, {grid}|{nfe}'] = sliced_wasserstein(x, fresh)
-        trailing = torch.cat([schedule.sample_sigmas(nfe)[:-1].double(), torch.zeros(1, dtype=torch.float64)])  # = diffusers' trailing
-        grids = dict(trailing=trailing, karras=sigmas_karras(schedule, nfe), trig=sigmas_trig(schedule, nfe, sigma_data=mix.sigma_data))
-        for eta in (1., 0.5):
-            for grid, sigs in grids.items():
+    rows = [dict(side='floor', sampler='fresh vs fresh', grid='-', budget=0,
+                 sw2=sliced_wasserstein(mix.sample(n, torch.Generator().manual_seed(seed + 101)), fresh))]
+    x0 = SIG_MAX * torch.randn(n, mix.means.shape[1], generator=torch.Generator().manual_seed(seed + 2), dtype=torch.float64)
+    for b in budgets:
+        for grid in GRIDS:
+            for name, (cls, kw) in SDE_PEERS.items():
+                x, _ = run_peer(cls, kw, grid, b, x0, model, sd, seed=seed + 3)
+                rows.append(dict(side='peer', sampler=name, grid=grid, budget=b, sw2=sliced_wasserstein(x, fresh)))
+            for name, sampler in SDE_OURS.items():
                 torch.manual_seed(seed + 3)
-                x = list(samples_dpmpp_2m_sde(model, sigs, xt=x_start, eta=eta))[-1]
-                res[f'ours DPM++(2M) SDE eta={eta}, {grid}|{nfe}'] = sliced_wasserstein(x, fresh)
-        torch.manual_seed(seed + 3)
-        pc = list(samples_trig_pc(model, sigmas_trig(schedule, nfe, sigma_data=mix.sigma_data), xt=x_start,
-                                  order=ours_order(nfe), sigma_data=mix.sigma_data))[-1]
-        res[f'ours trig PC (ODE), trig|{nfe}'] = sliced_wasserstein(pc, fresh)
-    return res
-
-
-def best(table: dict, nfe: int, stat: str, peer: bool) -> tuple:
-    "(value, name) of the best entry at this budget."
-    rows = [(v[stat], k.split('|')[0]) for k, v in table.items() if k.endswith(f'|{nfe}') and v['peer'] == peer]
-    return min(rows)
-
-
-def report(res: dict, budgets=BUDGETS) -> list:
-    "Print the tables; return the ratio rows."
-    ode, ours = res['ode'], 'trig PC, trig grid (ours)'
-    print(f"\nseed {res['seed']}: 16-D mixture of 8 Gaussians (σ_data = {res['sigma_data']:.3f}), batch {res['batch']}, "
-          f"start at σ_max of ScheduleDDPM(1000); reference RK4 vs half its steps: median {res['ref_error_half_steps'][0]:.1e}")
-    names = sorted({k.split('|')[0] for k in ode}, key=lambda k: (not ode[f'{k}|{budgets[0]}']['peer'], k))
-    print(f"{'median / RMS distance to the reference':44s}" + ''.join(f'{f"NFE {b}":>20s}' for b in budgets))
-    for k in names:
-        print(f'{k:44s}' + ''.join(f"{ode[f'{k}|{b}']['median']:9.2e} / {ode[f'{k}|{b}']['rms']:8.2e}" for b in budgets))
-    rows = []
-    print('\nours / best peer (best peer per statistic, over every peer and grid)')
-    for b in budgets:
-        row = dict(nfe=b)
-        for stat in ('median', 'rms'):
-            (pv, pn), ov = best(ode, b, stat, True), ode[f'{ours}|{b}'][stat]
-            row[stat] = ov / pv
-            print(f'  NFE {b:3d} {stat:6s}: ours {ov:.3e}  best peer {pv:.3e} ({pn})  ratio {ov / pv:.3f}')
-        rows.append(row)
-    sde = res['sde']
-    print(f"\nstochastic: sliced W2 to fresh mixture draws (floor {sde['floor (fresh vs fresh)']:.4f})")
-    for b in budgets:
-        peer = min(v for k, v in sde.items() if k.startswith('diffusers') and k.endswith(f'|{b}'))
-        mine = {eta: min(v for k, v in sde.items() if k.startswith(f'ours DPM++(2M) SDE eta={eta},') and k.endswith(f'|{b}'))
-                for eta in (1., 0.5)}
-        print(f'  NFE {b:3d}: diffusers SDE {peer:.4f}   ours SDE (eta 1) {mine[1.]:.4f} ratio {mine[1.] / peer:.3f}   '
-              f"ours SDE (eta 0.5) {mine[0.5]:.4f} ratio {mine[0.5] / peer:.3f}   (ours ODE trig PC {sde[f'ours trig PC (ODE), trig|{b}']:.4f})")
+                *_, x = sampler(model, make_grid(grid, b, sd), x0)
+                rows.append(dict(side='ours', sampler=name, grid=grid, budget=b, sw2=sliced_wasserstein(x, fresh)))
     return rows
 
+# ---------------------------------------------------------------- overhead
+class Trivial(torch.nn.Module):
+    "ε = 0 on (B, 16): the loop's own cost is all that is timed."
+    input_dims = (16,)
+    def rand_input(self, b): return torch.randn(b, 16)
+    def predict_eps_cfg(self, x, sigma, cond, cfg_scale): return torch.zeros_like(x)
+    def predict_eps(self, x, sigma, cond=None): return torch.zeros_like(x)
 
-def write_json(obj, path: str):
+OVERHEAD_PAIRS = {   # method: (ours, diffusers scheduler and arguments)
+    'DDIM': (lambda m, s, x: samples(m, s, xt=x), (DDIMScheduler, dict(clip_sample=False, timestep_spacing='trailing'))),
+    'DPM++(2M)': (lambda m, s, x: samples_dpmpp_2m(m, s, xt=x), (DPMSolverMultistepScheduler, dict(final_sigmas_type='zero'))),
+    'DPM++(2M) SDE': (lambda m, s, x: samples_dpmpp_2m_sde(m, s, xt=x),
+                      (DPMSolverMultistepScheduler, dict(algorithm_type='sde-dpmsolver++', final_sigmas_type='zero'))),
+    'Heun': (lambda m, s, x: samples_heun(m, s, xt=x), (HeunDiscreteScheduler, {})),
+    'trig PC order 3 vs UniPC-3': (lambda m, s, x: samples_trig_pc(m, s, xt=x, order=3, sigma_data=1.),
+                                   (UniPCMultistepScheduler, dict(solver_order=3, final_sigmas_type='zero'))),
+}
+
+def time_overhead(steps: int=50, repeats: int=7, batch: int=1) -> list:
+    "Per-step time outside a trivial model, ours and diffusers' `step()` loop side by side, order alternated."
+    model, x0 = Trivial(), SIG_MAX * torch.randn(batch, 16)
+    rows = []
+    for method, (ours, (cls, kw)) in OVERHEAD_PAIRS.items():
+        t = {'ours': [], 'peer': []}
+        def run_o(): list(ours(model, make_grid('trailing', steps, 1.), x0))
+        def run_p(): _peer_loop(cls, kw, steps, x0)
+        for r in range(repeats + 1):
+            for side, fn in ((('ours', run_o), ('peer', run_p)) if r % 2 else (('peer', run_p), ('ours', run_o))):
+                t0 = time.perf_counter(); fn(); dt = time.perf_counter() - t0
+                if r: t[side].append(dt / steps)                     # round 0 warms up
+        o, p = statistics.median(t['ours']), statistics.median(t['peer'])
+        rows.append(dict(method=method, steps=steps, batch=batch, ours_us=1e6 * o, peer_us=1e6 * p, ratio=o / p))
+    return rows
+
+def _peer_loop(cls, kw, steps, x):
+    "diffusers' documented loop (set_timesteps, scale_model_input, step) with a trivial model, float32 as users run it."
+    sch = cls(**BETAS, **kw); sch.set_timesteps(steps)
+    x = x * sch.init_noise_sigma / SIG_MAX
+    for t in sch.timesteps:
+        xin = sch.scale_model_input(x, t)
+        x = sch.step(torch.zeros_like(xin), t, x).prev_sample
+    return x
+
+# ---------------------------------------------------------------- reduced run for CI
+REDUCED = dict(problem='mixture16', batch=128, ref_steps=200, budgets=(10, 20))
+
+def reduced_headline() -> list:
+    "The headline ratios at 10 and 20 evaluations on a small batch of the tuning problem (seconds; tests/ rerun it)."
+    prob = make_problem(REDUCED['problem'], REDUCED['batch'], REDUCED['ref_steps'])
+    return headline(run_ode(prob, budgets=REDUCED['budgets']), budgets=REDUCED['budgets'])
+
+# ---------------------------------------------------------------- output
+def write_json(obj, path):
     "Write atomically (temp file + os.replace)."
-    d = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=d, suffix='.json')
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix='.json')
     with os.fdopen(fd, 'w') as f: json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
+    os.chmod(tmp, 0o644); os.replace(tmp, path)
 
+def plot(results: dict, path):
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    probs = results['problems']
+    fig, axs = plt.subplots(1, len(probs), figsize=(4 * len(probs), 3.2))
+    for ax, p in zip(np.atleast_1d(axs), probs):
+        for side, kind, grids, style in (('ours', 'restricted', RESTRICTED, 'C0--'), ('peer', 'restricted', RESTRICTED, 'C1--'),
+                                         ('ours', 'best grid', GRIDS, 'C0-'), ('peer', 'best grid', GRIDS, 'C1-')):
+            ys = [best(p['rows'], side, b, 'median', grids)['median'] for b in results['budgets']]
+            ax.loglog(results['budgets'], ys, style, marker='o', ms=3, label=f'{side}, {kind}')
+        ax.set(title=p['name'], xlabel='model evaluations', ylabel='median error')
+        ax.minorticks_off(); ax.set_xticks(results['budgets'], [str(b) for b in results['budgets']])
+    np.atleast_1d(axs)[0].legend(fontsize=7)
+    fig.tight_layout(); fig.savefig(path, dpi=100, bbox_inches='tight'); plt.close(fig)
+
+def report(results: dict):
+    for p in results['problems']:
+        print(f"\n{p['name']}: σ_data {p['sigma_data']:.3f}, batch {p['batch']}, reference self-error {p['ref_error_half_steps']:.1e}")
+        for h in p['headline']:
+            print(f"  {h['grids']:10s} NFE {h['budget']:2d} {h['stat']:6s} ours/peer {h['ratio']:.2f}  "
+                  f"({h['ours']:.3e} {h['ours_name']}  vs  {h['peer']:.3e} {h['peer_name']})")
+    for p in results.get('sde', []):
+        print(f"\nstochastic, {p['name']} (sliced W2, floor {p['rows'][0]['sw2']:.4f})")
+        for r in p['ratios']: print(f"  NFE {r['budget']:2d} ours {r['ours']:.4f} ({r['ours_name']})  peer {r['peer']:.4f} ({r['peer_name']})  ratio {r['ratio']:.2f}")
+    for r in results.get('overhead', []):
+        print(f"overhead {r['method']:28s} ours {r['ours_us']:7.1f} us/step  diffusers {r['peer_us']:7.1f} us/step  ratio {r['ratio']:.2f}")
+
+def sde_ratios(rows, budgets=(10, 20, 50)) -> list:
+    out = []
+    for b in budgets:
+        o = min((r for r in rows if r['side'] == 'ours' and r['budget'] == b), key=lambda r: r['sw2'])
+        p = min((r for r in rows if r['side'] == 'peer' and r['budget'] == b), key=lambda r: r['sw2'])
+        out.append(dict(budget=b, ratio=o['sw2'] / p['sw2'], ours=o['sw2'], peer=p['sw2'],
+                        ours_name=f"{o['sampler']}, {o['grid']}", peer_name=f"{p['sampler']}, {p['grid']}"))
+    return out
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--quick', action='store_true', help='small batches and references (smoke run)')
+    p.add_argument('--problems', nargs='+', default=['mixture16', 'wide4', 'digits_mlp'])
+    p.add_argument('--out', default=str(RESULTS))
+    p.add_argument('--plot-only', action='store_true', help='only redraw samplers.png from the samplers.json in --out')
+    args = p.parse_args(argv)
+    if args.plot_only:
+        return plot(json.loads((Path(args.out) / 'samplers.json').read_text()), Path(args.out) / 'samplers.png')
+    warnings.filterwarnings('ignore')
+    from diffusers.utils import logging as dlog; dlog.set_verbosity_error()
+    batch, ref_steps, sde_n = (128, 200, 256) if args.quick else (1024, 1000, 2000)
+    out = Path(args.out); t_all = time.time()
+    results = dict(budgets=list(BUDGETS), hardware=f'{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, no GPU'
+                   if not torch.cuda.is_available() else torch.cuda.get_device_name(), problems=[], sde=[])
+    for name in args.problems:
+        t0 = time.time(); prob = make_problem(name, batch, ref_steps)
+        rows = run_ode(prob)
+        keep = {k: prob[k] for k in ('name', 'sigma_data', 'ref_error_half_steps', 'tuned_here', 'train_seconds', 'ref_seconds')}
+        results['problems'].append(dict(**keep, batch=batch, rows=rows, headline=headline(rows), seconds=time.time() - t0))
+        print(f'{name}: {time.time() - t0:.0f} s', flush=True)
+        if prob['mixture'] is not None:
+            t0 = time.time(); srows = run_sde(prob, sde_n)
+            results['sde'].append(dict(name=name, n=sde_n, rows=srows, ratios=sde_ratios(srows), seconds=time.time() - t0))
+    results['overhead'] = time_overhead()
+    if 'mixture16' in args.problems and not args.quick:
+        write_json(dict(config=REDUCED, headline=reduced_headline()), out / 'ordering_reduced.json')
+    results['seconds'] = time.time() - t_all
+    write_json(results, out / 'samplers.json')
+    plot(results, out / 'samplers.png')
+    report(results)
+    print(f"\n{results['seconds']:.0f} s; wrote {out / 'samplers.json'} and {out / 'samplers.png'}")
+    return results
 
 if __name__ == '__main__':
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--seeds', type=int, nargs='+', default=[0])
-    p.add_argument('--batch', type=int, default=500)
-    p.add_argument('--json', default=None, help='also write all numbers to this file')
-    args = p.parse_args()
-    warnings.filterwarnings('ignore')
-    torch.set_num_threads(min(2, torch.get_num_threads()))
-    t0, results = time.time(), []
-    for seed in args.seeds:
-        res = run_benchmark(seed, args.batch)
-        res['ratios'] = report(res)
-        results.append(res)
-    print(f'\n{time.time() - t0:.0f} s')
-    if args.json: write_json(results, args.json)
+    main()

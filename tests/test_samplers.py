@@ -1,6 +1,5 @@
-"Integration checks for the samplers of notebook 02a that do not fit a notebook: guidance, dtypes, devices, grids, the benchmark."
-import importlib.util, math
-from pathlib import Path
+"Integration checks for the samplers of notebook 02a that do not fit a notebook: guidance, dtypes, devices, grids (the benchmark harness: test_sampler_benchmark.py)."
+import math
 
 import pytest
 import torch
@@ -79,16 +78,3 @@ def test_grids_are_decreasing_with_the_right_ends(lo, ratio, steps, rho, p, fina
         assert grid[-1] == 0 if final_zero else math.isclose(grid[-1], lo, rel_tol=1e-9)
         if final_zero and steps > 1: assert math.isclose(grid[-2], lo, rel_tol=1e-9)
 
-
-def test_benchmark_script_runs_small():
-    "benchmarks/samplers.py on a tiny problem: every row is there and finite, the report prints ratios."
-    path = Path(__file__).parents[1] / 'benchmarks' / 'samplers.py'
-    spec = importlib.util.spec_from_file_location('bench_samplers', path)
-    bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)
-    res = bench.run_benchmark(seed=0, batch=16, budgets=(5, 10), sde_batch=64, ref_steps=100, progress=False)
-    peers = {k for k, v in res['ode'].items() if v['peer']}
-    assert len(peers) == 2 * sum(len(g) for _, _, g in bench.PEERS.values())
-    assert all(math.isfinite(v['median']) and math.isfinite(v['rms']) for v in res['ode'].values())
-    rows = bench.report(res, budgets=(5, 10))
-    assert [r['nfe'] for r in rows] == [5, 10] and all(r['median'] > 0 for r in rows)
-    assert res['ode']['Heun, trailing|10']['nfe'] == 9             # Heun fits 2 calls per step into the budget

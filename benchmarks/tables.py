@@ -1,0 +1,58 @@
+"""Markdown tables of the sampler benchmark, read from the JSON that `benchmarks/samplers.py` (`make bench`) wrote.
+
+    python benchmarks/tables.py [benchmarks/results/samplers.json]
+
+Prints the two headlines (ours / best peer on the trailing and Karras grids only, and on every grid), each with the
+median and the RMS error per problem and budget, then the stochastic and the overhead ratios, ready to paste.
+"""
+import json, sys
+from pathlib import Path
+
+DEFAULT = Path(__file__).parent / 'results' / 'samplers.json'
+
+def headline_table(res: dict, grids: str) -> str:
+    "ours / best peer, one row per problem and statistic, one column per budget."
+    budgets = res['budgets']
+    lines = ['| problem | error | ' + ' | '.join(f'NFE {b}' for b in budgets) + ' |', '|---|---|' + '---|' * len(budgets)]
+    for p in res['problems']:
+        name = p['name'] + (' (tuned here)' if p['tuned_here'] else '')
+        for stat in ('median', 'rms'):
+            cells = {h['budget']: h for h in p['headline'] if h['grids'] == grids and h['stat'] == stat}
+            lines.append(f"| {name} | {stat} | " + ' | '.join(f"{cells[b]['ratio']:.2f}" for b in budgets) + ' |')
+    return '\n'.join(lines)
+
+def winners_table(res: dict, grids: str) -> str:
+    "Which sampler and grid was best on each side (median error)."
+    budgets = res['budgets']
+    lines = ['| problem | side | ' + ' | '.join(f'NFE {b}' for b in budgets) + ' |', '|---|---|' + '---|' * len(budgets)]
+    for p in res['problems']:
+        cells = {h['budget']: h for h in p['headline'] if h['grids'] == grids and h['stat'] == 'median'}
+        for side in ('ours', 'peer'):
+            lines.append(f"| {p['name']} | {side} | " + ' | '.join(f"{cells[b][side + '_name']} ({cells[b][side]:.2g})" for b in budgets) + ' |')
+    return '\n'.join(lines)
+
+def sde_table(res: dict) -> str:
+    lines = ['| problem | NFE | ours (sliced W2) | best peer | ours / peer |', '|---|---|---|---|---|']
+    for p in res.get('sde', []):
+        for r in p['ratios']:
+            lines.append(f"| {p['name']} | {r['budget']} | {r['ours']:.4f} {r['ours_name']} | {r['peer']:.4f} {r['peer_name']} | {r['ratio']:.2f} |")
+    return '\n'.join(lines)
+
+def overhead_table(res: dict) -> str:
+    lines = ['| method | ours µs/step | diffusers µs/step | ours / diffusers |', '|---|---|---|---|']
+    for r in res.get('overhead', []):
+        lines.append(f"| {r['method']} | {r['ours_us']:.0f} | {r['peer_us']:.0f} | {r['ratio']:.2f} |")
+    return '\n'.join(lines)
+
+def main(path=DEFAULT):
+    res = json.loads(Path(path).read_text())
+    print(f"Sampler benchmark ({res['hardware']}, {res['seconds'] / 60:.0f} min). ours / best peer, lower is better:\n")
+    print('(a) trailing and Karras grids only\n\n' + headline_table(res, 'restricted') + '\n')
+    print('(b) every grid (trailing, Karras, sigmas_trig with the data std)\n\n' + headline_table(res, 'best grid') + '\n')
+    print('Best on each side, restricted grids (median error)\n\n' + winners_table(res, 'restricted') + '\n')
+    print('Best on each side, every grid (median error)\n\n' + winners_table(res, 'best grid') + '\n')
+    print('Stochastic samplers, sliced W2 to fresh draws, best grid on each side\n\n' + sde_table(res) + '\n')
+    print('Overhead outside the model call (trivial model, batch 1, 50 steps)\n\n' + overhead_table(res))
+
+if __name__ == '__main__':
+    main(*sys.argv[1:])
