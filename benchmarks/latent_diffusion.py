@@ -9,8 +9,11 @@ each, ours / diffusers, and the largest difference between the final latents.
 
     python benchmarks/latent_diffusion.py                 # a few seconds on 2 CPUs
     python benchmarks/latent_diffusion.py --steps 25 --repeats 9 --sample-size 32
+
+The result is written to --out (JSON), which the README reads.
 """
-import argparse, statistics, tempfile, time
+import argparse, json, statistics, tempfile, time
+from pathlib import Path
 import torch
 from diffusers import StableDiffusionPipeline
 from diffusers.utils import logging as diffusers_logging
@@ -23,6 +26,7 @@ def main(argv=None):
     p.add_argument('--repeats', type=int, default=5)
     p.add_argument('--sample-size', type=int, default=8, help='latent side of the tiny UNet')
     p.add_argument('--guidance', type=float, default=7.5, help="diffusers' guidance scale")
+    p.add_argument('--out', default=str(Path(__file__).parent / 'results' / 'latent_diffusion.json'), help='JSON result file')
     args = p.parse_args(argv)
     diffusers_logging.disable_progress_bar()
     prompts = ['an astronaut riding a horse', 'a photo of the moon']
@@ -52,6 +56,12 @@ def main(argv=None):
           f'{torch.get_num_threads()} threads, median of {args.repeats} alternated rounds, text encoding timed on both sides')
     print(f"ours {med['ours']:.3f} s   diffusers {med['diffusers']:.3f} s   ours/diffusers {med['ours'] / med['diffusers']:.2f}")
     print(f'max |latents ours - diffusers| = {diff:.2e} (max |latent| {ref.abs().max():.1f})')
+    from smalldiffusion.training import atomic_write
+    result = dict(ours_s=med['ours'], diffusers_s=med['diffusers'], ratio=med['ours'] / med['diffusers'], steps=args.steps,
+                  repeats=args.repeats, sample_size=args.sample_size, torch_threads=torch.get_num_threads(),
+                  max_abs_latent_diff=diff, times=times)
+    atomic_write(args.out, lambda tmp: Path(tmp).write_text(json.dumps(result, indent=1)))
+    print('wrote', args.out)
 
 if __name__ == '__main__':
     main()

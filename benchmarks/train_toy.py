@@ -4,9 +4,11 @@ The published package is installed with `pip install --target` into a temporary 
 name, so the two never clash. Both train the README's Swissroll model (same model, data, schedule, seed); we time
 steps per second over several alternating rounds and print the median ratio ours / published (higher is better).
 
-    python benchmarks/train_toy.py [--steps 1500] [--rounds 5]
+    python benchmarks/train_toy.py [--steps 1500] [--rounds 5] [--out benchmarks/results/train_toy.json]
+
+The result is written to --out (JSON), which the README reads.
 """
-import argparse, atexit, importlib, shutil, subprocess, sys, tempfile, time
+import argparse, atexit, importlib, json, platform, shutil, subprocess, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -37,6 +39,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--steps', type=int, default=1500)
     p.add_argument('--rounds', type=int, default=5)
+    p.add_argument('--out', default=str(Path(__file__).parent / 'results' / 'train_toy.json'), help='JSON result file')
     args = p.parse_args(argv)
     if args.steps < 2 or args.rounds < 1: p.error('--steps must be >= 2 (the first step is not timed) and --rounds >= 1')
     import smalldiffusion as ours
@@ -50,6 +53,13 @@ def main(argv=None):
     ratio = np.median(np.array(rates['ours']) / np.array(rates['published']))
     print(f'median steps/s: ours {np.median(rates["ours"]):.0f}, published {np.median(rates["published"]):.0f}')
     print(f'ratio ours/published: {ratio:.3f} ({"not slower" if ratio >= 1 else f"{(1 - ratio) * 100:.1f}% slower"})')
+    from smalldiffusion.training import atomic_write
+    result = dict(ours_steps_per_s=float(np.median(rates['ours'])), published_steps_per_s=float(np.median(rates['published'])),
+                  ratio=float(ratio), rounds=args.rounds, steps=args.steps, torch_threads=torch.get_num_threads(),
+                  hardware=f'{platform.machine()}, {torch.get_num_threads()} torch threads, no GPU' if not torch.cuda.is_available()
+                  else torch.cuda.get_device_name(), rates=rates)
+    atomic_write(args.out, lambda tmp: Path(tmp).write_text(json.dumps(result, indent=1)))
+    print('wrote', args.out)
     return ratio
 
 if __name__ == '__main__': main()
