@@ -81,7 +81,7 @@ def _heun(model, sigs, xt, eps_fn, churn, s_tmin, s_tmax, s_noise):
     for sig, sig_next in pairwise(sigs):
         gam = min(churn / (len(sigs) - 1), 2 ** 0.5 - 1) if s_tmin <= sig <= s_tmax else 0.
         sig_hat = sig * (1 + gam)                                            # raise the noise level (Alg. 2)
-        if gam > 0: xt = xt + (sig_hat**2 - sig**2) ** 0.5 * s_noise * model.rand_input(xt.shape[0]).to(xt)
+        if gam > 0: xt = xt + (sig_hat**2 - sig**2) ** 0.5 * s_noise * torch.randn(xt.shape).to(xt)   # shaped like xt (other latent sizes)
         eps = eps_fn(xt, sig_hat)
         x_next = xt + (sig_next - sig_hat) * eps                             # Euler
         if sig_next > 0: x_next = xt + (sig_next - sig_hat) * (eps + eps_fn(x_next, sig_next)) / 2  # trapezoid
@@ -121,7 +121,7 @@ def samples_dpmpp_2m_sde(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=
 # %% ../nbs/02a_samplers.ipynb #ba1ffbff
 def _sde_step(model, xt, d, sig, sig_next, eta):
     r = sig_next / sig                                                       # e^{-h}
-    z = model.rand_input(xt.shape[0]).to(xt)
+    z = torch.randn(xt.shape).to(xt)   # noise shaped like xt, drawn as rand_input draws it
     return r ** (1 + eta) * xt + (1 - r ** (1 + eta)) * d + sig_next * (1 - r ** (2 * eta)) ** 0.5 * z
 
 # %% ../nbs/02a_samplers.ipynb #1c4bcffd
