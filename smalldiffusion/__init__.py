@@ -14,10 +14,11 @@ from .model import (ModelMixin, Scaled, PredX0, PredV, PredFlow, TimeInputMLP, I
                     SigmaEmbedderSinCos, CondEmbedderLabel, ConditionalMLP, TimestepEmbedder)
 from .training import (generate_train_sample, training_loop, make_ema, save_checkpoint, load_checkpoint,
                        NonFiniteLossError)
-from .sampling import samples, check_sigmas, prepare_sampling
+from .sampling import samples, check_sigmas, prepare_sampling, flow_compatible, FlowAsEps
 from .samplers import (sigmas_karras, sigmas_trig, samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde,
                                      samples_trig_pc, adams_weights)
 from .mixture import GaussianMixture, GaussianMixtureDenoiser, gaussian_flow, solve_pf_ode
+from .flow import GaussianMixtureFlow
 from .model_unet import Unet
 from .model_dit import DiT
 from .image import Digits, DigitsFD, frechet_distance, sample_grid, save_grid, image_dataset
