@@ -19,6 +19,7 @@ from .samplers import (sigmas_karras, sigmas_trig, samples_heun, samples_dpmpp_2
                                      samples_trig_pc, adams_weights)
 from .mixture import GaussianMixture, GaussianMixtureDenoiser, gaussian_flow, solve_pf_ode
 from .flow import GaussianMixtureFlow
+from .conditional import class_distance
 from .model_unet import Unet
 from .model_dit import DiT
 from .image import Digits, DigitsFD, frechet_distance, sample_grid, save_grid, image_dataset
