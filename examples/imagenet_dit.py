@@ -3,8 +3,8 @@ smalldiffusion configuration (its reported unconditional FID is about 27; not re
 
     pip install -e '.[examples]'
     accelerate launch examples/imagenet_dit.py                      # 256x256 ImageNet as 32x32x4 SD-VAE latents
-    python examples/imagenet_dit.py --dataset LATENTS_DIR --vae VAE_DIR --depth 2 --head-dim 32 --num-heads 4 \
-        --batch-size 32 --max-steps 1000 --num-workers 0 --out runs/small_dit   # a small run (CPU)
+    python examples/imagenet_dit.py --dataset LATENTS_DIR --vae VAE_DIR --depth 2 --head-dim 32 --num-heads 4
+           --batch-size 32 --max-steps 1000 --num-workers 0 --out runs/small_dit     # a small run, on a CPU (one line)
     python examples/write_samples.py --run runs/imagenet_dit --n 50000 --out runs/imagenet_dit/pngs   # for FID tools
 
 --dataset is a Hugging Face hub name or a folder written by `Dataset.save_to_disk`, with a 'label' column and
