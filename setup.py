@@ -34,7 +34,7 @@ setuptools.setup(
     include_package_data=True,
     package_data={cfg['lib_name']: ['datasets/*.tsv']},   # the Datasaurus Dozen, read with importlib.resources
     install_requires=cfg['requirements'].split(),
-    extras_require={'dev': cfg['dev_requirements'].split()},
+    extras_require={'dev': cfg['dev_requirements'].split(), 'examples': cfg.get('examples_requirements', '').split()},
     python_requires='>=' + min_python,
     zip_safe=False,
     entry_points={'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},

@@ -10,9 +10,10 @@ __all__ = ['Schedule', 'ScheduleLogLinear', 'ScheduleDDPM', 'ScheduleLDM', 'Sche
            'PredV', 'PredFlow', 'TimeInputMLP', 'IdealDenoiser', 'get_sigma_embeds', 'SigmaEmbedderSinCos',
            'CondEmbedderLabel', 'ConditionalMLP', 'TimestepEmbedder', 'DiT', 'Unet', 'diffusion', 'data', 'model',
            'model_dit', 'model_unet', 'sigmas_from_betas', 'make_ema', 'save_checkpoint', 'load_checkpoint',
-           'NonFiniteLossError', 'check_sigmas', 'prepare_sampling', 'sigmas_karras', 'sigmas_trig', 'samples_heun',
-           'samples_dpmpp_2m', 'samples_dpmpp_2m_sde', 'samples_trig_pc', 'adams_weights', 'GaussianMixture',
-           'GaussianMixtureDenoiser', 'gaussian_flow', 'solve_pf_ode', 'Digits', 'DigitsFD', 'frechet_distance',
+           'NonFiniteLossError', 'invert', 'check_sigmas', 'prepare_sampling', 'flow_compatible', 'FlowAsEps',
+           'sigmas_karras', 'sigmas_trig', 'samples_heun', 'samples_dpmpp_2m', 'samples_dpmpp_2m_sde',
+           'samples_trig_pc', 'adams_weights', 'GaussianMixture', 'GaussianMixtureDenoiser', 'gaussian_flow',
+           'solve_pf_ode', 'GaussianMixtureFlow', 'class_distance', 'Digits', 'DigitsFD', 'frechet_distance',
            'sample_grid', 'save_grid', 'image_dataset']
 
 # %% ../nbs/90_package.ipynb #bb685fd7
@@ -23,10 +24,12 @@ from .model import (ModelMixin, Scaled, PredX0, PredV, PredFlow, TimeInputMLP, I
                     SigmaEmbedderSinCos, CondEmbedderLabel, ConditionalMLP, TimestepEmbedder)
 from .training import (generate_train_sample, training_loop, make_ema, save_checkpoint, load_checkpoint,
                        NonFiniteLossError)
-from .sampling import samples, check_sigmas, prepare_sampling
+from .sampling import samples, invert, check_sigmas, prepare_sampling, flow_compatible, FlowAsEps
 from .samplers import (sigmas_karras, sigmas_trig, samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde,
                                      samples_trig_pc, adams_weights)
 from .mixture import GaussianMixture, GaussianMixtureDenoiser, gaussian_flow, solve_pf_ode
+from .flow import GaussianMixtureFlow
+from .conditional import class_distance
 from .model_unet import Unet
 from .model_dit import DiT
 from .image import Digits, DigitsFD, frechet_distance, sample_grid, save_grid, image_dataset
@@ -41,9 +44,9 @@ _all_ = ['Schedule', 'ScheduleLogLinear', 'ScheduleDDPM', 'ScheduleLDM', 'Schedu
          'SigmaEmbedderSinCos', 'CondEmbedderLabel', 'ConditionalMLP', 'TimestepEmbedder', 'DiT', 'Unet',
          'diffusion', 'data', 'model', 'model_dit', 'model_unet',
          'sigmas_from_betas', 'make_ema', 'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError',  # new since 0.5
-         'check_sigmas', 'prepare_sampling', 'sigmas_karras', 'sigmas_trig', 'samples_heun', 'samples_dpmpp_2m',
+         'invert', 'check_sigmas', 'prepare_sampling', 'flow_compatible', 'FlowAsEps', 'sigmas_karras', 'sigmas_trig', 'samples_heun', 'samples_dpmpp_2m',
          'samples_dpmpp_2m_sde', 'samples_trig_pc', 'adams_weights', 'GaussianMixture', 'GaussianMixtureDenoiser',
-         'gaussian_flow', 'solve_pf_ode', 'Digits', 'DigitsFD', 'frechet_distance', 'sample_grid', 'save_grid',
+         'gaussian_flow', 'solve_pf_ode', 'GaussianMixtureFlow', 'class_distance', 'Digits', 'DigitsFD', 'frechet_distance', 'sample_grid', 'save_grid',
          'image_dataset']
 
 # %% ../nbs/90_package.ipynb #5587eacc

@@ -147,13 +147,13 @@ def PredV(cls: type) -> type:
     return type(cls.__name__ + 'PredV', (cls,), dict(get_loss=get_loss, predict_eps=predict_eps))
 
 def PredFlow(cls: type) -> type:
-    "Subclass of `cls` trained on the flow-matching velocity eps - x0 at x_t = (1-t) x0 + t eps (σ is t)."
+    "Subclass of `cls` trained on the flow-matching velocity eps - x0 at x_t = (1-t) x0 + t eps (σ is t); `is_flow` tells the samplers."
     def get_loss(self, x0, sigma, eps, cond=None, loss=nn.MSELoss):
         return loss()(eps - x0, self((1 - sigma) * x0 + sigma * eps, sigma, cond=cond))
     def predict_eps(self, x, sigma, cond=None):
         dtype = next(self.parameters()).dtype
         return self(x.to(dtype), sigma.to(dtype), cond=cond).to(x.dtype)
-    return type(cls.__name__ + 'PredFlow', (cls,), dict(get_loss=get_loss, predict_eps=predict_eps))
+    return type(cls.__name__ + 'PredFlow', (cls,), dict(get_loss=get_loss, predict_eps=predict_eps, is_flow=True))
 
 # %% ../nbs/00b_model.ipynb #260d1237
 class CondSequential(nn.Sequential):

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 # %% ../nbs/02a_samplers.ipynb #819b92de
-from .sampling import prepare_sampling
+from .sampling import prepare_sampling, flow_compatible
 from .schedule import check_int
 
 def _strictly_decreasing(sigmas: Tensor, name: str) -> list:
@@ -67,6 +67,7 @@ def sigmas_trig(schedule_or_sigmas, # a Schedule, or a tensor of sigmas whose ra
     return torch.cat([sigs, sigs.new_zeros(1)]) if final_zero else sigs
 
 # %% ../nbs/02a_samplers.ipynb #ad4682de
+@flow_compatible
 def samples_heun(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=None, cond: Tensor=None, cfg_scale: float=0.,
                  accelerator=None, churn: float=0., s_tmin: float=0., s_tmax: float=float('inf'), s_noise: float=1.):
     "EDM's 2nd-order Heun sampler (Karras et al. 2022, Alg. 1; Alg. 2's stochastic churn when `churn` > 0)."
@@ -89,6 +90,7 @@ def _heun(model, sigs, xt, eps_fn, churn, s_tmin, s_tmax, s_noise):
         yield xt
 
 # %% ../nbs/02a_samplers.ipynb #b49d130f
+@flow_compatible
 def samples_dpmpp_2m(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=None, cond: Tensor=None,
                      cfg_scale: float=0., accelerator=None):
     "DPM-Solver++(2M) (Lu et al. 2022, Alg. 2): second-order multistep, data prediction."
@@ -111,6 +113,7 @@ def _dpmpp_2m(model, sigs, xt, eps_fn, eta):
         yield xt
 
 # %% ../nbs/02a_samplers.ipynb #01ca7bcd
+@flow_compatible
 def samples_dpmpp_2m_sde(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=None, cond: Tensor=None,
                          cfg_scale: float=0., accelerator=None, eta: float=1.):
     "DPM-Solver++(2M) SDE (Lu et al. 2022; diffusers' sde-dpmsolver++, midpoint), with k-diffusion's noise fraction `eta`."
@@ -145,6 +148,7 @@ def _adams_step(Fs: list, nodes: list, t0: float, t1: float) -> Tensor:
     return sum(w * F for w, F in zip(adams_weights(nodes, t0, t1), Fs))
 
 # %% ../nbs/02a_samplers.ipynb #499f81fc
+@flow_compatible(start_order=2)
 def samples_trig_pc(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=None, cond: Tensor=None, cfg_scale: float=0.,
                     accelerator=None, order: int=3, sigma_data: float=0.5, corrector: bool=True):
     "Adams predictor (`order`) + free Adams–Moulton corrector in the TrigFlow angle (Lu & Song 2024; PEC as UniPC, Zhao et al. 2023)."
