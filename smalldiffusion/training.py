@@ -229,15 +229,15 @@ def _optimizer_mismatches(opt, state) -> list:
     saved = state.get('param_groups', []) if isinstance(state, dict) else []
     if len(saved) != len(opt.param_groups):
         return [f'optimizer: {len(saved)} parameter groups in the file, {len(opt.param_groups)} in the optimizer']
-    problems = []
+    groups, shapes = [], []
     for i, (group, saved_group) in enumerate(zip(opt.param_groups, saved)):
         if len(group['params']) != len(saved_group['params']):
-            problems.append(f'optimizer group {i}: {len(saved_group["params"])} parameters in the file, {len(group["params"])} '
-                            'in the optimizer'); continue
+            groups.append(f'optimizer group {i}: {len(saved_group["params"])} parameters in the file, '
+                          f'{len(group["params"])} in the optimizer'); continue
         for p, key in zip(group['params'], saved_group['params']):
-            problems += [f'optimizer state {key}.{k} {_shape(v)} in the file, {_shape(p)} for its parameter'
-                         for k, v in state.get('state', {}).get(key, {}).items() if _shape(v) not in (None, (), _shape(p))]
-    return problems
+            shapes += [f'{key}.{k} {_shape(v)} in the file, {_shape(p)} for its parameter'
+                       for k, v in state.get('state', {}).get(key, {}).items() if _shape(v) not in (None, (), _shape(p))]
+    return groups + [f'optimizer: state shape mismatches {_listed(shapes)}'] * bool(shapes)
 
 # %% ../nbs/01_training.ipynb #9e3b5f10
 def _np_state(s): return (s[0], s[1].numpy().astype(np.uint32), *s[2:])
