@@ -41,15 +41,17 @@ def generate_train_sample(x0, # a batch of data (B, ...), or a (data, labels) pa
 class NonFiniteLossError(FloatingPointError):
     "The training loss became NaN or infinite."
 
-def _rng_state(device) -> dict:
-    "The torch generator states the loop draws from (CPU, and the CUDA device when training there)."
+def _rng_state(device, loader_gen=None) -> dict:
+    "The generator states the loop draws from: CPU, the CUDA device when training there, and the loader's own."
     state = {'torch': torch.get_rng_state()}
     if device.type == 'cuda': state['cuda'] = torch.cuda.get_rng_state(device)
+    if loader_gen is not None: state['loader'] = loader_gen.get_state()   # accelerate's shuffling under several processes
     return state
 
-def _set_rng_state(state: dict, device):
+def _set_rng_state(state: dict, device, loader_gen=None):
     torch.set_rng_state(state['torch'])
     if 'cuda' in state and device.type == 'cuda': torch.cuda.set_rng_state(state['cuda'], device)
+    if 'loader' in state and loader_gen is not None: loader_gen.set_state(state['loader'])
 
 # %% ../nbs/01_training.ipynb #ab2b25da
 def _check_nonfinite(loss, step, epoch, last_finite, x0):
@@ -87,17 +89,18 @@ def training_loop(loader: DataLoader, # yields batches of data, or (data, labels
 # %% ../nbs/01_training.ipynb #1b81963d
 def _train(loader, model, schedule, accelerator, epochs, lr, conditional, optimizer, ema, resume, allow_nonfinite, get_loss):
     device, start = accelerator.device, (resume or {}).get('position', {})
+    loader_gen = getattr(loader, 'synchronized_generator', None)   # rank 0's, broadcast at every epoch
     step, last_finite, next_postfix = start.get('step', 0), start.get('last_finite_loss'), 0.
     pbar = tqdm(range(start.get('epoch', 0), epochs), initial=start.get('epoch', 0), total=epochs,
                 disable=not accelerator.is_local_main_process)
     for epoch in pbar:
         resuming = bool(start) and epoch == start['epoch']
-        if resuming: _set_rng_state(resume['rng_epoch'], device)
-        epoch_rng = _rng_state(device)
+        if resuming: _set_rng_state(resume['rng_epoch'], device, loader_gen)
+        epoch_rng = _rng_state(device, loader_gen)
         batches = iter(skip_first_batches(loader, start['batch']) if resuming and start['batch'] else loader)
         for batch, x0 in enumerate(batches, start=start['batch'] if resuming else 0):
-            if resuming and batch == start['batch']: _set_rng_state(resume['rng_step'], device)
-            rng = _rng_state(device)   # replaying from here reproduces this step exactly
+            if resuming and batch == start['batch']: _set_rng_state(resume['rng_step'], device, loader_gen)
+            rng = _rng_state(device, loader_gen)   # replaying from here reproduces this step exactly
             if not model.training: model.train()   # e.g. after sampling mid-training; train() walks every module
             optimizer.zero_grad()
             x0, sigma, eps, cond = generate_train_sample(x0, schedule, conditional)
