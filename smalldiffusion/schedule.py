@@ -55,6 +55,9 @@ def sample_sigmas(self: Schedule, steps: int) -> Tensor:
 
 def sample_batch(self: Schedule, x0: Tensor) -> Tensor:
     "One σ per example of the batch `x0`, drawn uniformly from the schedule, on `x0`'s device and dtype."
+    if not isinstance(x0, Tensor) or not x0.is_floating_point():   # σ cast to an integer dtype would be 0, 1, 2...
+        raise TypeError(f'x0 must be a floating-point tensor, got {getattr(x0, "dtype", type(x0).__name__)}: convert the '
+                        'data, e.g. uint8 images to float in [-1, 1]')
     return self[torch.randint(len(self), (x0.shape[0],))].to(x0)
 
 Schedule.sample_sigmas, Schedule.sample_batch = sample_sigmas, sample_batch
@@ -73,6 +76,7 @@ def _check_N(N): return check_int('N', N)
 def _check_range(lo_name, lo, hi_name, hi):
     "Require 0 < lo < hi for a pair of named bounds."
     if not lo > 0: raise ValueError(f'{lo_name} must be > 0, got {lo}')
+    if not math.isfinite(hi): raise ValueError(f'{hi_name} must be finite, got {hi}')
     if not lo < hi: raise ValueError(f'{lo_name} must be < {hi_name}, got {lo_name}={lo}, {hi_name}={hi}')
 
 class ScheduleLogLinear(Schedule):
@@ -120,6 +124,7 @@ class ScheduleFlow(Schedule):
     "Flow-matching times t, uniform in [t_min, t_max]; sampling goes from t_max to 0."
     def __init__(self, N: int=1000, t_min: float=0.001, t_max: float=1.0):
         _check_N(N); _check_range('t_min', t_min, 't_max', t_max)
+        if t_max > 1: raise ValueError(f't_max must be <= 1: flow times t mix (1-t) x0 + t eps, got t_max={t_max}')
         self.t_min, self.t_max = t_min, t_max
         super().__init__(torch.linspace(t_min, t_max, N))
 

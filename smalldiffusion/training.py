@@ -7,7 +7,7 @@ __all__ = ['generate_train_sample', 'NonFiniteLossError', 'training_loop', 'make
            'load_checkpoint']
 
 # %% ../nbs/01_training.ipynb #f572c862
-import hashlib, json, os, random, tempfile, time
+import hashlib, json, numbers, os, random, tempfile, time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Optional
@@ -77,6 +77,8 @@ def training_loop(loader: DataLoader, # yields batches of data, or (data, labels
                   allow_nonfinite: bool=False): # keep going when the loss becomes NaN/inf
     "Train `model` on `loader`; yields a namespace of the loop's state at every step, before the update."
     epochs = check_int('epochs', epochs)
+    if optimizer is None and not (isinstance(lr, numbers.Real) and 0 < lr < float('inf')):
+        raise ValueError(f'lr must be a finite number > 0, got {lr!r}')
     accelerator = accelerator or Accelerator()
     optimizer = optimizer or torch.optim.AdamW(model.parameters(), lr=lr)
     get_loss = type(model).get_loss   # the unwrapped method: accelerate may wrap the model
