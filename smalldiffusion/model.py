@@ -65,9 +65,10 @@ ModelMixin.predict_eps_cfg = predict_eps_cfg
 # %% ../nbs/00b_model.ipynb #a63ccf87
 def _check_sigma_values(sigma: Tensor, positive: bool):
     "ValueError unless every σ is finite (and > 0 when `positive`); skipped while torch.compile traces."
-    if torch.compiler.is_compiling(): return
-    bad = ~torch.isfinite(sigma) | (sigma <= 0) if positive else ~torch.isfinite(sigma)
-    if bad.any():   # one device sync a call
+    if torch.compiler.is_compiling() or sigma.numel() == 0: return
+    lo, hi = (float(v) for v in torch.aminmax(sigma))   # one device sync a call; NaN propagates to both
+    if not ((lo > 0 if positive else lo > -math.inf) and hi < math.inf):
+        bad = ~torch.isfinite(sigma) | (sigma <= 0) if positive else ~torch.isfinite(sigma)
         raise ValueError(f'sigma must be finite{" and > 0" if positive else ""}, got {sigma[bad].flatten()[0].item()}'
                          + (': this model divides by σ or embeds log σ; σ = 0 is the clean data, which samplers never '
                             'pass to the model' if positive else '') + '. Check the sigmas (schedule.sample_sigmas(steps))')
@@ -154,9 +155,10 @@ def PredV(cls: type) -> type:
 
 def _check_flow_times(t: Tensor):
     "ValueError unless every flow time t (the σ of a PredFlow model) lies in [0, 1]; skipped while compiling."
-    if not torch.compiler.is_compiling() and not ((t >= 0) & (t <= 1)).all():   # NaN fails too
-        raise ValueError(f'a PredFlow model takes times sigma = t in [0, 1], got values in [{t.min().item():.4g}, '
-                         f'{t.max().item():.4g}]: train and sample it with ScheduleFlow (e.g. ScheduleFlow().sample_sigmas(steps))')
+    if torch.compiler.is_compiling() or t.numel() == 0: return
+    lo, hi = (float(v) for v in torch.aminmax(t))          # NaN propagates, and fails both comparisons
+    if not (lo >= 0 and hi <= 1):
+        raise ValueError(f'a PredFlow model takes times sigma = t in [0, 1], got values in [{lo:.4g}, {hi:.4g}]: train and sample it with ScheduleFlow (e.g. ScheduleFlow().sample_sigmas(steps))')
 
 def PredFlow(cls: type) -> type:
     "Subclass of `cls` trained on the flow-matching velocity eps - x0 at x_t = (1-t) x0 + t eps (σ is t)."
@@ -195,7 +197,7 @@ def _check_labels(labels, null_cond: int):
                         ': e.g. torch.as_tensor(labels, dtype=torch.long)')
     if labels.ndim != 1: raise ValueError(f'cond must have shape (B,), one class id per example, got {tuple(labels.shape)}')
     if torch.compiler.is_compiling() or labels.numel() == 0: return
-    lo, hi = labels.aminmax()
+    lo, hi = (int(v) for v in labels.aminmax())          # one device sync a call
     if lo < 0 or hi > null_cond:
         bad = sorted(set(labels[(labels < 0) | (labels > null_cond)].tolist()))
         raise ValueError(f'cond holds class ids {_ids(bad)} outside [0, {null_cond - 1}] that this model was built for '
@@ -223,12 +225,12 @@ def _autocast_on(device_type: str) -> bool:
     try: return torch.is_autocast_enabled(device_type)
     except TypeError: return torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled()   # torch < 2.4
 
-def check_dtype(model: nn.Module, x: Tensor, name: str='x'):
+def check_dtype(model: nn.Module, x: Tensor, name: str='x', weight: Tensor=None): # weight: the first layer's (faster)
     "TypeError unless `x` is a floating-point tensor with the dtype of `model`'s parameters (any float under autocast)."
     if not isinstance(x, Tensor) or not x.is_floating_point():
         raise TypeError(f'{name} must be a floating-point tensor, got {getattr(x, "dtype", type(x).__name__)}: convert it, '
                         f'e.g. {name}.float()')
-    p = next(model.parameters(), None)
+    p = weight if weight is not None else next(model.parameters(), None)
     if p is not None and p.dtype != x.dtype and not _autocast_on(x.device.type):
         raise TypeError(f'{name} is {x.dtype} but {type(model).__name__} has {p.dtype} parameters: give {name} and sigma '
                         f'in {p.dtype}, convert the model with model.to({x.dtype}), or run under torch.autocast')
@@ -246,7 +248,7 @@ class TimeInputMLP(nn.Module, ModelMixin):
         self.input_dims = (dim,)
 
     def forward(self, x: Tensor, sigma: Tensor, cond=None) -> Tensor:
-        check_dtype(self, x)
+        check_dtype(self, x, weight=self.net[0].weight)
         sigma_embeds = get_sigma_embeds(x.shape[0], sigma.squeeze())   # (B, 2)
         return self.net(torch.cat([x, sigma_embeds], dim=1))           # (B, dim + 2) -> (B, dim)
 
@@ -261,7 +263,7 @@ class ConditionalMLP(TimeInputMLP):
 
     def forward(self, x: Tensor, sigma: Tensor, cond: Tensor) -> Tensor:
         if cond is None: raise ValueError('ConditionalMLP needs cond: a (B,) tensor of class labels')
-        check_dtype(self, x)
+        check_dtype(self, x, weight=self.net[0].weight)
         feats = [x, get_sigma_embeds(x.shape[0], sigma.squeeze()), self.cond_embed(cond)]
         return self.net(torch.cat(feats, dim=1))  # (B, dim + 2 + cond_dim) -> (B, dim)
 

@@ -120,7 +120,7 @@ from .model import check_dtype
 # %% ../nbs/03_unet.ipynb #bc7f314b
 def _unet_embed(self, x, sigma, cond=None):  # -> (B, E)
     "σ-embedding, plus the condition's embedding for a conditional model"
-    self.check_input(x, cond); check_dtype(self, x)
+    self.check_input(x, cond); check_dtype(self, x, weight=self.conv_in.weight)
     emb = self.sig_embed(x.shape[0], sigma.squeeze())
     return emb if self.cond_embed is None else emb + self.cond_embed(cond)
 
