@@ -7,7 +7,7 @@ __all__ = ['generate_train_sample', 'NonFiniteLossError', 'training_loop', 'make
            'load_checkpoint']
 
 # %% ../nbs/01_training.ipynb #f572c862
-import hashlib, json, numbers, os, random, tempfile, time
+import glob, hashlib, json, numbers, os, random, tempfile, time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Optional
@@ -144,6 +144,13 @@ def _unflatten(tree, tensors: dict):
     return tree
 
 # %% ../nbs/01_training.ipynb #d787510f
+def _fsync_dir(folder: Path):
+    try: fd = os.open(folder, os.O_RDONLY)
+    except OSError: return                           # e.g. Windows, where folders cannot be opened
+    try: os.fsync(fd)
+    except OSError: pass
+    finally: os.close(fd)
+
 def atomic_write(path, write) -> Path:
     "Call write(tmp) on a temporary file beside `path`, fsync it, rename it over `path`: never half a file."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -154,6 +161,7 @@ def atomic_write(path, write) -> Path:
         os.chmod(tmp, 0o666 & ~umask)                # mkstemp creates 0600: give the file the usual mode
         with open(tmp, 'rb+') as f: os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)                      # the rename itself survives a power cut
     finally:
         if os.path.exists(tmp): os.remove(tmp)
     return path
@@ -187,7 +195,7 @@ def save_checkpoint(path, # file to write, e.g. 'ckpt/last.safetensors'
     meta = {'format': 'smalldiffusion-checkpoint-1', 'tree': _flatten('ckpt', parts, tensors), 'extra': extra or {}}
     meta['sha256'] = _digest(tensors)
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f'.{path.name}.*.tmp'): stale.unlink(missing_ok=True)   # left by a killed writer
+    for stale in path.parent.glob(f'.{glob.escape(path.name)}.*.tmp'): stale.unlink(missing_ok=True)   # left by a killed writer
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={'smalldiffusion': json.dumps(meta)}))
     summary = {'step': parts.get('position', {}).get('step'), 'epoch': parts.get('position', {}).get('epoch'),
                'contents': sorted(k for k in parts if k != 'rng_host'), 'extra': extra or {}}
