@@ -2,6 +2,7 @@
 batch sizes, dtypes (float32, float64, bfloat16) and devices never crash or give NaN/inf; random invalid ones always
 raise the documented error. A failure found in code this file's author does not own is marked xfail(strict=True)
 with what must change, so that the fix turns it into a failure to remove the mark."""
+import math
 import pytest
 import torch
 from hypothesis import given, settings, assume, strategies as st
@@ -150,3 +151,38 @@ def test_flow_models_take_exactly_times_in_0_1(t, batch):
     else:   # t = 0 is a flow time, but this network embeds log t
         with pytest.raises(ValueError, match=r'in \[0, 1\]' if t != 0 else 'sigma must be finite and > 0'):
             model.predict_eps(x, sig)
+
+# schedules: valid parameters are covered by test_schedule_properties.py; invalid ones always name the argument
+finite = st.floats(-1e3, 1e3)
+anything = finite | st.sampled_from([float('nan'), float('inf'), -float('inf'), 0., 1e-40, 1e-46])   # 1e-46: 0 in float32
+F32_MIN = 1.4e-45   # the smallest float32 above 0
+
+@SETTINGS
+@given(n=st.integers(-5, 50), lo=anything, hi=anything)
+def test_loglinear_parameters(n, lo, hi):
+    if n >= 1 and lo >= F32_MIN and hi > lo and math.isfinite(hi):
+        s = sd.ScheduleLogLinear(n, sigma_min=lo, sigma_max=hi).sigmas
+        assert len(s) == n and torch.isfinite(s).all() and (s > 0).all()
+    else:
+        with pytest.raises(ValueError, match=r'^(N|sigma_min|sigma_max) must'):
+            sd.ScheduleLogLinear(n, sigma_min=lo, sigma_max=hi)
+
+@SETTINGS
+@given(n=st.integers(1, 3000), b0=anything, b1=anything,
+       cls=st.sampled_from([sd.ScheduleDDPM, sd.ScheduleLDM, sd.ScheduleSigmoid]))
+def test_beta_parameters(n, b0, b1, cls):
+    if all(0 < b < 1 and 0 < torch.tensor(b, dtype=torch.float32) < 1 for b in (b0, b1)):
+        try: s = cls(n, b0, b1).sigmas
+        except ValueError as e: assert 'underflow' in str(e); return   # ᾱ below float32: refused, named
+        assert torch.isfinite(s).all() and (s >= 0).all()
+    else:
+        with pytest.raises(ValueError, match=r'^beta_(start|end) must lie in \(0, 1\)'): cls(n, b0, b1)
+
+@SETTINGS
+@given(n=st.integers(1, 50), t0=anything, t1=anything)
+def test_flow_parameters(n, t0, t1):
+    if F32_MIN <= t0 < t1 <= 1:
+        s = sd.ScheduleFlow(n, t0, t1).sigmas
+        assert ((s >= t0 * (1 - 1e-6)) & (s <= 1)).all()
+    else:
+        with pytest.raises(ValueError, match=r'^t_(min|max) must'): sd.ScheduleFlow(n, t0, t1)
