@@ -39,7 +39,7 @@ SCRIPT = textwrap.dedent('''
             if ns.step == kill_at and mode == 'mid-write': tr.save_file = dying_save_file
             if ns.step and ns.step % {save_every} == 0: save_checkpoint(ckpt, ns)
             log.write(f'{{ns.step}} {{ns.loss.item()!r}}\\n'); log.flush()
-            if mode == 'slow' and ns.step >= kill_at: time.sleep(0.5)   # a window for the parent's kill
+            if mode == 'slow' and ns.step >= kill_at: time.sleep(1.0)   # a window of seconds for the parent's kill
     save_file({{**{{'model.' + k: v for k, v in model.state_dict().items()}},
                **{{'ema.' + k: v for k, v in ema.state_dict().items()}}}}, str(out / 'final.safetensors'))
 ''').format(save_every=SAVE_EVERY)
