@@ -61,9 +61,11 @@ def test_valid_grids_never_crash_or_give_nan(sampler, data, sigmas, batch, dtype
        bad=st.sampled_from(['increase', 'nan', 'inf', 'zero inside', 'repeat']))
 def test_invalid_grids_raise_the_documented_error(sampler, data, sigmas, where, bad):
     s = sigmas.clone(); n = len(s)
-    if bad == 'increase': i = where % (n - 1); s[i + 1] = s[i] * 2 + 1; message = 'non-increasing'
+    if bad == 'increase':    # one increase in a decreasing list (an increasing list is an inversion: another case)
+        assume(n >= 3); i = where % (n - 1); s[i + 1] = s[i] * 2 + 1; message = 'non-increasing'
     elif bad == 'nan': s[where % n] = float('nan'); message = 'finite'
-    elif bad == 'inf': s[where % n] = float('inf'); message = 'finite'
+    elif bad == 'inf':       # +inf first or -inf later: never an increasing list
+        i = where % n; s[i] = float('inf') if i == 0 else -float('inf'); message = 'finite'
     elif bad == 'zero inside':
         assume(n >= 3); s[where % (n - 2) + 1:] = 0; message = 'only the last'
     else:
