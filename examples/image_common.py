@@ -21,7 +21,9 @@ def image_args(doc, *, dataset, dataset_help, epochs, batch_size, lr, ema_decay,
     p.add_argument('--out', default=out, help='output folder')
     p.add_argument('--save-every', type=int, default=save_every, help='steps between checkpoints')
     p.add_argument('--max-steps', type=int, default=None, help='stop (with a checkpoint) after this many steps')
-    p.add_argument('--resume', action='store_true', help='continue from OUT/last.safetensors if it exists')
+    p.add_argument('--resume', action=argparse.BooleanOptionalAction, default=True,
+                   help='continue from OUT/last.safetensors when it exists (the default: rerunning the command of an '
+                        'interrupted run continues it); --no-resume starts over and overwrites it')
     p.add_argument('--sample-batch-size', type=int, default=sample_batch_size)
     p.add_argument('--sample-steps', type=int, default=sample_steps)
     p.add_argument('--fd', action='store_true', help='digits only: report the digits Frechet distance of the samples')
@@ -32,13 +34,28 @@ def train(args, accelerator, loader, model, schedule, ema, conditional=False):
     "Train, checkpointing to OUT/last.safetensors every --save-every steps and at --max-steps; the last namespace."
     ckpt = Path(args.out) / 'last.safetensors'
     resume = ckpt if args.resume and ckpt.exists() else None
-    for ns in training_loop(loader, model, schedule, epochs=args.epochs, lr=args.lr, accelerator=accelerator, ema=ema,
-                            conditional=conditional, resume_from=resume):
+    announce(accelerator, ckpt, resume)
+    try:
+        loop = training_loop(loader, model, schedule, epochs=args.epochs, lr=args.lr, accelerator=accelerator, ema=ema,
+                             conditional=conditional, resume_from=resume)
+    except ValueError as e:   # e.g. the model options changed since the checkpoint was written
+        if resume is None or str(ckpt) not in str(e): raise
+        raise ValueError(f'{e} (here: rerun with the options that wrote it, --no-resume, or another --out)') from e
+    for ns in loop:
         ns.pbar.set_description(f'loss={ns.loss.item():.4f}')
         if ns.step == args.max_steps: save_checkpoint(ckpt, ns); break  # resumable: state after max_steps steps
         if ns.step and ns.step % args.save_every == 0: save_checkpoint(ckpt, ns)
     ns.steps_done = ns.step if ns.step == args.max_steps else ns.step + 1  # ns is yielded before its step's update
     return ns
+
+def announce(accelerator, ckpt: Path, resume):
+    "Say whether this run continues from `ckpt` or starts over (and would overwrite it)."
+    if resume is None:
+        if ckpt.exists(): accelerator.print(f'--no-resume: starting over; {ckpt} will be overwritten')
+        return
+    try: step = json.loads(ckpt.with_name(ckpt.name + '.json').read_text())['step']
+    except (OSError, ValueError, KeyError): step = '?'
+    accelerator.print(f'resuming from {ckpt} (step {step}); pass --no-resume to start over')
 
 def sample(args, accelerator, ema, sigmas, **kwargs):
     "The final samples of the EMA model for `sigmas`, with a progress bar."

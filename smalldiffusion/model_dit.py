@@ -116,9 +116,12 @@ def _dit_unpatchify(self, x):  # (B, N, p*p*C) -> (B, C, H, W)
 
 DiT.init, DiT.unpatchify = _dit_init, _dit_unpatchify
 
+# %% ../nbs/03a_dit.ipynb #b0d7e5f4
+from .model import check_dtype
+
 # %% ../nbs/03a_dit.ipynb #52718887
 def _dit_forward(self, x, sigma, cond=None):  # (B, C, H, W), () or (B, 1, 1, 1), (B, ...) -> (B, C, H, W)
-    self.check_input(x, cond)
+    self.check_input(x, cond); check_dtype(self, x, weight=self.x_embed.proj.weight)
     x = self.x_embed(x) + self.pos_embed                  # (B, N, D)
     y = self.sig_embed(x.shape[0], sigma.squeeze())       # (B, D)
     if self.cond_embed is not None: y = y + self.cond_embed(cond)   # (B, D)

@@ -114,10 +114,13 @@ class Unet(nn.Module, ModelMixin):
         self.ups = up_path(ch_dims, num_res_blocks, attn_resolutions, low_res, make_block)
         self.out_layer = nn.Sequential(Normalize(ch), nn.SiLU(), nn.Conv2d(ch, out_ch, 3, 1, 1))
 
+# %% ../nbs/03_unet.ipynb #b0d7e5f3
+from .model import check_dtype
+
 # %% ../nbs/03_unet.ipynb #bc7f314b
 def _unet_embed(self, x, sigma, cond=None):  # -> (B, E)
     "σ-embedding, plus the condition's embedding for a conditional model"
-    self.check_input(x, cond)
+    self.check_input(x, cond); check_dtype(self, x, weight=self.conv_in.weight)
     emb = self.sig_embed(x.shape[0], sigma.squeeze())
     return emb if self.cond_embed is None else emb + self.cond_embed(cond)
 

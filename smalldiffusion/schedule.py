@@ -55,6 +55,9 @@ def sample_sigmas(self: Schedule, steps: int) -> Tensor:
 
 def sample_batch(self: Schedule, x0: Tensor) -> Tensor:
     "One σ per example of the batch `x0`, drawn uniformly from the schedule, on `x0`'s device and dtype."
+    if not isinstance(x0, Tensor) or not x0.is_floating_point():   # σ cast to an integer dtype would be 0, 1, 2...
+        raise TypeError(f'x0 must be a floating-point tensor, got {getattr(x0, "dtype", type(x0).__name__)}: convert the '
+                        'data, e.g. uint8 images to float in [-1, 1]')
     return self[torch.randint(len(self), (x0.shape[0],))].to(x0)
 
 Schedule.sample_sigmas, Schedule.sample_batch = sample_sigmas, sample_batch
@@ -65,7 +68,12 @@ def sigmas_from_betas(betas: Tensor) -> Tensor: # per-step variances β_t, each 
     betas = torch.as_tensor(betas)
     if not ((betas > 0) & (betas < 1)).all():
         raise ValueError(f'betas must lie in (0, 1), got values in [{betas.min().item():.4g}, {betas.max().item():.4g}]')
-    return (1 / torch.cumprod(1.0 - betas, dim=0) - 1).sqrt()
+    sigmas = (1 / torch.cumprod(1.0 - betas, dim=0) - 1).sqrt()
+    if not torch.isfinite(sigmas[-1]):   # σ grows with t: the last is the first to overflow
+        i = int(torch.nonzero(~torch.isfinite(sigmas))[0])
+        raise ValueError(f'betas make ᾱ = ∏(1 - β) underflow {betas.dtype} at step {i} of {len(betas)}, where σ would be '
+                         'infinite: use fewer steps N or smaller betas')
+    return sigmas
 
 # %% ../nbs/00_schedule.ipynb #33bb433c
 def _check_N(N): return check_int('N', N)
@@ -73,6 +81,9 @@ def _check_N(N): return check_int('N', N)
 def _check_range(lo_name, lo, hi_name, hi):
     "Require 0 < lo < hi for a pair of named bounds."
     if not lo > 0: raise ValueError(f'{lo_name} must be > 0, got {lo}')
+    if torch.tensor(lo, dtype=torch.float32) == 0:   # schedules hold float32
+        raise ValueError(f'{lo_name} must be at least 1.4e-45, the smallest float32 above 0, got {lo}')
+    if not math.isfinite(hi): raise ValueError(f'{hi_name} must be finite, got {hi}')
     if not lo < hi: raise ValueError(f'{lo_name} must be < {hi_name}, got {lo_name}={lo}, {hi_name}={hi}')
 
 class ScheduleLogLinear(Schedule):
@@ -83,8 +94,10 @@ class ScheduleLogLinear(Schedule):
 
 # %% ../nbs/00_schedule.ipynb #5a561af4
 def _check_betas(beta_start, beta_end):
-    if not 0 < beta_start < 1: raise ValueError(f'beta_start must lie in (0, 1), got {beta_start}')
-    if not 0 < beta_end < 1: raise ValueError(f'beta_end must lie in (0, 1), got {beta_end}')
+    for name, beta in (('beta_start', beta_start), ('beta_end', beta_end)):
+        if not 0 < beta < 1: raise ValueError(f'{name} must lie in (0, 1), got {beta}')
+        if not 0 < torch.tensor(beta, dtype=torch.float32) < 1:    # schedules hold float32
+            raise ValueError(f'{name} must lie in (0, 1) in float32 too, got {beta}, which rounds to 0 or 1')
 
 class ScheduleDDPM(Schedule):
     "DDPM's linear β-schedule (Ho et al. 2020); defaults recover most pixel-space models."
@@ -120,6 +133,7 @@ class ScheduleFlow(Schedule):
     "Flow-matching times t, uniform in [t_min, t_max]; sampling goes from t_max to 0."
     def __init__(self, N: int=1000, t_min: float=0.001, t_max: float=1.0):
         _check_N(N); _check_range('t_min', t_min, 't_max', t_max)
+        if t_max > 1: raise ValueError(f't_max must be <= 1: flow times t mix (1-t) x0 + t eps, got t_max={t_max}')
         self.t_min, self.t_max = t_min, t_max
         super().__init__(torch.linspace(t_min, t_max, N))
 

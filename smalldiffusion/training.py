@@ -7,7 +7,7 @@ __all__ = ['generate_train_sample', 'NonFiniteLossError', 'training_loop', 'make
            'load_checkpoint']
 
 # %% ../nbs/01_training.ipynb #f572c862
-import json, os, random, tempfile, time
+import glob, hashlib, json, numbers, os, random, tempfile, time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Optional
@@ -31,6 +31,9 @@ def generate_train_sample(x0, # a batch of data (B, ...), or a (data, labels) pa
                          'drop them with MappedDataset(dataset, lambda item: item[0])' if not conditional else
                          'conditional=True expects the loader to yield (data, labels) pairs, got a single tensor')
     x0, cond = (x0[0], x0[1]) if conditional else (x0, None)
+    if not isinstance(x0, Tensor) or not x0.is_floating_point():
+        raise TypeError(f'the loader must yield floating-point data, got {getattr(x0, "dtype", type(x0).__name__)}: '
+                        'convert it in the dataset (e.g. uint8 images to float in [-1, 1])')
     sigma = schedule.sample_batch(x0).reshape(-1, *[1] * (x0.ndim - 1))  # (B,) -> (B, 1, ..., 1)
     return x0, sigma, torch.randn_like(x0), cond
 
@@ -38,25 +41,29 @@ def generate_train_sample(x0, # a batch of data (B, ...), or a (data, labels) pa
 class NonFiniteLossError(FloatingPointError):
     "The training loss became NaN or infinite."
 
-def _rng_state(device) -> dict:
-    "The torch generator states the loop draws from (CPU, and the CUDA device when training there)."
+def _rng_state(device, loader_gen=None) -> dict:
+    "The generator states the loop draws from: CPU, the CUDA device when training there, and the loader's own."
     state = {'torch': torch.get_rng_state()}
     if device.type == 'cuda': state['cuda'] = torch.cuda.get_rng_state(device)
+    if loader_gen is not None: state['loader'] = loader_gen.get_state()   # accelerate's shuffling under several processes
     return state
 
-def _set_rng_state(state: dict, device):
+def _set_rng_state(state: dict, device, loader_gen=None):
     torch.set_rng_state(state['torch'])
     if 'cuda' in state and device.type == 'cuda': torch.cuda.set_rng_state(state['cuda'], device)
+    if 'loader' in state and loader_gen is not None: loader_gen.set_state(state['loader'])
 
 # %% ../nbs/01_training.ipynb #ab2b25da
-def _check_nonfinite(loss, step, epoch, last_finite):
-    "Raise NonFiniteLossError if `loss` is NaN or infinite; else return it as a float."
+def _check_nonfinite(loss, step, epoch, last_finite, x0):
+    "`loss` as a float; a ValueError if the batch `x0` holds NaN/inf, else NonFiniteLossError if `loss` does."
     value = loss.item()
-    if not np.isfinite(value):
-        raise NonFiniteLossError(
-            f'loss is {value} at step {step} (epoch {epoch}); the last finite loss was {last_finite}. Lower the '
-            'learning rate, check the data for NaN/inf, or pass allow_nonfinite=True to keep training anyway')
-    return value
+    if np.isfinite(value): return value
+    bad = (~torch.isfinite(x0.reshape(len(x0), -1))).any(1).nonzero().flatten().tolist()   # (B, F) -> examples
+    if bad: raise ValueError(f'the loader yielded data with NaN or inf values at step {step} (epoch {epoch}), in '
+                             f'examples {bad[:8]} of the batch: fix or drop them in the dataset')
+    raise NonFiniteLossError(
+        f'loss is {value} at step {step} (epoch {epoch}); the last finite loss was {last_finite}. Lower the '
+        'learning rate, check the data for NaN/inf, or pass allow_nonfinite=True to keep training anyway')
 
 # %% ../nbs/01_training.ipynb #c8a29b12
 def training_loop(loader: DataLoader, # yields batches of data, or (data, labels) pairs when `conditional`
@@ -70,6 +77,8 @@ def training_loop(loader: DataLoader, # yields batches of data, or (data, labels
                   allow_nonfinite: bool=False): # keep going when the loss becomes NaN/inf
     "Train `model` on `loader`; yields a namespace of the loop's state at every step, before the update."
     epochs = check_int('epochs', epochs)
+    if optimizer is None and not (isinstance(lr, numbers.Real) and 0 < lr < float('inf')):
+        raise ValueError(f'lr must be a finite number > 0, got {lr!r}')
     accelerator = accelerator or Accelerator()
     optimizer = optimizer or torch.optim.AdamW(model.parameters(), lr=lr)
     get_loss = type(model).get_loss   # the unwrapped method: accelerate may wrap the model
@@ -82,22 +91,23 @@ def training_loop(loader: DataLoader, # yields batches of data, or (data, labels
 # %% ../nbs/01_training.ipynb #1b81963d
 def _train(loader, model, schedule, accelerator, epochs, lr, conditional, optimizer, ema, resume, allow_nonfinite, get_loss):
     device, start = accelerator.device, (resume or {}).get('position', {})
+    loader_gen = getattr(loader, 'synchronized_generator', None)   # rank 0's, broadcast at every epoch
     step, last_finite, next_postfix = start.get('step', 0), start.get('last_finite_loss'), 0.
     pbar = tqdm(range(start.get('epoch', 0), epochs), initial=start.get('epoch', 0), total=epochs,
                 disable=not accelerator.is_local_main_process)
     for epoch in pbar:
         resuming = bool(start) and epoch == start['epoch']
-        if resuming: _set_rng_state(resume['rng_epoch'], device)
-        epoch_rng = _rng_state(device)
+        if resuming: _set_rng_state(resume['rng_epoch'], device, loader_gen)
+        epoch_rng = _rng_state(device, loader_gen)
         batches = iter(skip_first_batches(loader, start['batch']) if resuming and start['batch'] else loader)
         for batch, x0 in enumerate(batches, start=start['batch'] if resuming else 0):
-            if resuming and batch == start['batch']: _set_rng_state(resume['rng_step'], device)
-            rng = _rng_state(device)   # replaying from here reproduces this step exactly
+            if resuming and batch == start['batch']: _set_rng_state(resume['rng_step'], device, loader_gen)
+            rng = _rng_state(device, loader_gen)   # replaying from here reproduces this step exactly
             if not model.training: model.train()   # e.g. after sampling mid-training; train() walks every module
             optimizer.zero_grad()
             x0, sigma, eps, cond = generate_train_sample(x0, schedule, conditional)
             loss = get_loss(model, x0, sigma, eps, cond=cond)
-            if not allow_nonfinite: last_finite = _check_nonfinite(loss, step, epoch, last_finite)
+            if not allow_nonfinite: last_finite = _check_nonfinite(loss, step, epoch, last_finite, x0)
             position = dict(step=step, epoch=epoch, batch=batch, last_finite_loss=last_finite)
             yield SimpleNamespace(loss=loss, model=model, optimizer=optimizer, ema=ema, x0=x0, sigma=sigma,
                                   eps=eps, cond=cond, pbar=pbar, step=step, epoch=epoch, accelerator=accelerator,
@@ -134,6 +144,13 @@ def _unflatten(tree, tensors: dict):
     return tree
 
 # %% ../nbs/01_training.ipynb #d787510f
+def _fsync_dir(folder: Path):
+    try: fd = os.open(folder, os.O_RDONLY)
+    except OSError: return                           # e.g. Windows, where folders cannot be opened
+    try: os.fsync(fd)
+    except OSError: pass
+    finally: os.close(fd)
+
 def atomic_write(path, write) -> Path:
     "Call write(tmp) on a temporary file beside `path`, fsync it, rename it over `path`: never half a file."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,17 +161,26 @@ def atomic_write(path, write) -> Path:
         os.chmod(tmp, 0o666 & ~umask)                # mkstemp creates 0600: give the file the usual mode
         with open(tmp, 'rb+') as f: os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)                      # the rename itself survives a power cut
     finally:
         if os.path.exists(tmp): os.remove(tmp)
     return path
 
 # %% ../nbs/01_training.ipynb #460392ac
+def _digest(tensors: dict) -> str:
+    "sha256 of the tensors' names, dtypes, shapes and bytes in name order: any changed byte changes it."
+    h = hashlib.sha256()
+    for k in sorted(tensors):
+        h.update(f'{k}|{tensors[k].dtype}|{tuple(tensors[k].shape)}|'.encode())
+        h.update(tensors[k].reshape(-1).view(torch.uint8).numpy())   # the raw bytes, whatever the dtype
+    return h.hexdigest()
+
 def save_checkpoint(path, # file to write, e.g. 'ckpt/last.safetensors'
                     ns: SimpleNamespace=None, # a namespace yielded by `training_loop`: saves all its state
                     *, model=None, optimizer=None, ema=None, extra: dict=None): # or parts; `extra`: JSON-able
-    "Atomically write model, optimizer, EMA, loop position and RNG states to one safetensors file."
+    "Atomically write model, optimizer, EMA, loop position and RNG states to one checksummed safetensors file."
     acc = getattr(ns, 'accelerator', None)
-    if acc is not None and not acc.is_main_process: return
+    if acc is not None and not acc.is_main_process: return   # one writer: the main process
     model = model if model is not None else getattr(ns, 'model', None)
     if model is None: raise ValueError('save_checkpoint needs `ns` (from training_loop) or `model=`')
     optimizer, ema = optimizer or getattr(ns, 'optimizer', None), ema or getattr(ns, 'ema', None)
@@ -167,28 +193,81 @@ def save_checkpoint(path, # file to write, e.g. 'ckpt/last.safetensors'
                          'python': random.getstate()}
     tensors = {}
     meta = {'format': 'smalldiffusion-checkpoint-1', 'tree': _flatten('ckpt', parts, tensors), 'extra': extra or {}}
+    meta['sha256'] = _digest(tensors)
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f'.{glob.escape(path.name)}.*.tmp'): stale.unlink(missing_ok=True)   # left by a killed writer
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={'smalldiffusion': json.dumps(meta)}))
     summary = {'step': parts.get('position', {}).get('step'), 'epoch': parts.get('position', {}).get('epoch'),
                'contents': sorted(k for k in parts if k != 'rng_host'), 'extra': extra or {}}
     atomic_write(path.with_name(path.name + '.json'), lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=1)))
 
 # %% ../nbs/01_training.ipynb #5d1f399f
+def _read_checkpoint(path: Path):
+    "(header, tree of tensors) of a `save_checkpoint` file, or a ValueError that says what is wrong with it."
+    if not path.is_file(): raise FileNotFoundError(f'no checkpoint at {path}')
+    try:
+        with safe_open(str(path), framework='pt') as f:
+            header, tensors = (f.metadata() or {}).get('smalldiffusion'), {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:   # safetensors' SafetensorError: truncated, or not a safetensors file at all
+        raise ValueError(f'{path} is truncated or corrupted ({e}): delete it, or resume from an earlier checkpoint') from e
+    if header is None: raise ValueError(f'{path} is a safetensors file but not a smalldiffusion checkpoint')
+    try: meta = json.loads(header); tree = meta['tree']
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f'{path} is corrupted: its smalldiffusion header is unreadable ({e!r})') from e
+    if 'sha256' in meta and meta['sha256'] != _digest(tensors):
+        raise ValueError(f'{path} is corrupted: its tensors do not match the checksum written with them; delete it, '
+                         'or resume from an earlier checkpoint')
+    try: return meta, _unflatten(tree, tensors)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f'{path} is corrupted: its header names tensor {e} that the file lacks') from e
+
+# %% ../nbs/01_training.ipynb #c4e1a7d2
+def _listed(items: list, n: int=8) -> str: return ', '.join(items[:n]) + (f' and {len(items) - n} more' if len(items) > n else '')
+
+def _shape(v): return tuple(v.shape) if isinstance(v, Tensor) else None
+
+def _state_mismatches(name: str, obj, state) -> list:
+    "Why `state` would not load into `obj` (missing and unexpected keys, shape mismatches): [] when it fits."
+    if isinstance(obj, torch.optim.Optimizer): return _optimizer_mismatches(obj, state)
+    if not isinstance(state, dict): return [f'{name}: the file holds no state dict']
+    want = obj.state_dict()
+    missing, unexpected = [k for k in want if k not in state], [k for k in state if k not in want]
+    shapes = [f'{k} {_shape(state[k])} in the file, {_shape(want[k])} in the {name}' for k in want
+              if k in state and isinstance(want[k], Tensor) and _shape(state[k]) != _shape(want[k])]
+    return ([f'{name}: missing keys {_listed(missing)}'] * bool(missing) + [f'{name}: unexpected keys {_listed(unexpected)}'] *
+            bool(unexpected) + [f'{name}: shape mismatches {_listed(shapes)}'] * bool(shapes))
+
+def _optimizer_mismatches(opt, state) -> list:
+    "The same for an optimizer: its parameter groups, and the shapes of its per-parameter state."
+    saved = state.get('param_groups', []) if isinstance(state, dict) else []
+    if len(saved) != len(opt.param_groups):
+        return [f'optimizer: {len(saved)} parameter groups in the file, {len(opt.param_groups)} in the optimizer']
+    groups, shapes = [], []
+    for i, (group, saved_group) in enumerate(zip(opt.param_groups, saved)):
+        if len(group['params']) != len(saved_group['params']):
+            groups.append(f'optimizer group {i}: {len(saved_group["params"])} parameters in the file, '
+                          f'{len(group["params"])} in the optimizer'); continue
+        for p, key in zip(group['params'], saved_group['params']):
+            shapes += [f'{key}.{k} {_shape(v)} in the file, {_shape(p)} for its parameter'
+                       for k, v in state.get('state', {}).get(key, {}).items() if _shape(v) not in (None, (), _shape(p))]
+    return groups + [f'optimizer: state shape mismatches {_listed(shapes)}'] * bool(shapes)
+
+# %% ../nbs/01_training.ipynb #9e3b5f10
 def _np_state(s): return (s[0], s[1].numpy().astype(np.uint32), *s[2:])
 def _py_state(s): return (s[0], tuple(s[1]), s[2])
 
 def load_checkpoint(path, model: nn.Module=None, optimizer=None, ema=None, restore_host_rng: bool=True) -> dict:
-    "Load a `save_checkpoint` file into the given objects; returns the checkpoint's contents (position, extra...)."
+    "Load a `save_checkpoint` file into the given objects, all or nothing; returns its contents (position, extra...)."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f'no checkpoint at {path}')
-    with safe_open(str(path), framework='pt') as f: header = (f.metadata() or {}).get('smalldiffusion')
-    if header is None: raise ValueError(f'{path} is a safetensors file but not a smalldiffusion checkpoint')
-    meta = json.loads(header)
-    parts = _unflatten(meta['tree'], load_file(str(path)))
-    for name, obj in [('model', model), ('optimizer', optimizer), ('ema', ema)]:
-        if obj is None: continue
+    meta, parts = _read_checkpoint(path)
+    targets = [(name, obj) for name, obj in [('model', model), ('optimizer', optimizer), ('ema', ema)] if obj is not None]
+    for name, _ in targets:
         if name not in parts: raise ValueError(f'{path} holds no {name} state to load')
-        obj.load_state_dict(parts[name])
+    problems = [problem for name, obj in targets for problem in _state_mismatches(name, obj, parts[name])]
+    if problems:
+        raise ValueError(f'{path} was written for another configuration, nothing was loaded: ' + '; '.join(problems) +
+                         '. Build the model and optimizer as the run that wrote it did, or start without this checkpoint')
+    for name, obj in targets: obj.load_state_dict(parts[name])
     if restore_host_rng and 'rng_host' in parts:
         np.random.set_state(_np_state(parts['rng_host']['numpy'])); random.setstate(_py_state(parts['rng_host']['python']))
     return dict(parts, extra=meta['extra'])

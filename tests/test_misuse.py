@@ -16,6 +16,19 @@ pairs = [(torch.randn(2), 0) for _ in range(8)]
 
 def first(gen): return next(iter(gen))
 
+cmlp = sd.ConditionalMLP(num_classes=3, hidden_dims=(8,)).eval()
+flow = sd.PredFlow(sd.TimeInputMLP)(hidden_dims=(8,))
+x2 = torch.randn(2, 2)
+
+def broken_checkpoint(kind):
+    "A checkpoint of `mlp`, truncated or loaded into another model, in a fresh temporary folder."
+    import tempfile
+    from pathlib import Path
+    path = Path(tempfile.mkdtemp()) / 'last.safetensors'
+    sd.save_checkpoint(path, model=mlp)
+    if kind == 'truncated': path.write_bytes(path.read_bytes()[:100])
+    return sd.load_checkpoint(path, mlp if kind == 'truncated' else sd.TimeInputMLP(hidden_dims=(4,)))
+
 CASES = {
     'sigmas increase': (lambda: sd.samples(mlp, [1., 2., 0.5]), ValueError, 'non-increasing'),
     'fewer than two sigmas': (lambda: sd.samples(mlp, [1.]), ValueError, 'at least 2'),
@@ -45,6 +58,32 @@ CASES = {
     'epochs < 1': (lambda: sd.training_loop(DataLoader(torch.randn(8, 2)), mlp, sch, epochs=0), ValueError, 'epochs must be >= 1'),
     'resume_from missing': (lambda: sd.training_loop(DataLoader(torch.randn(8, 2)), mlp, sch, resume_from='no/such.safetensors'), FileNotFoundError, 'no checkpoint at'),
     'EMA decay >= 1': (lambda: sd.make_ema(mlp, 1.0), ValueError, 'decay must lie in [0, 1)'),
+    # values, not only shapes
+    'class id >= num_classes': (lambda: cmlp(x2, torch.tensor(1.), torch.tensor([0, 7])), ValueError, 'cond holds class ids [7] outside [0, 2]'),
+    'negative class id': (lambda: cmlp(x2, torch.tensor(1.), torch.tensor([-1, 0])), ValueError, 'outside [0, 2]'),
+    'class id out of range while sampling': (lambda: list(sd.samples(cmlp, [1., 0.], batchsize=2, cond=torch.tensor([0, 9]))), ValueError, 'build the model with num_classes > 9'),
+    'float class ids': (lambda: cmlp(x2, torch.tensor(1.), torch.tensor([0., 1.])), TypeError, 'integer class ids'),
+    'cond (B, 1)': (lambda: cmlp(x2, torch.tensor(1.), torch.tensor([[0], [1]])), ValueError, 'cond must have shape (B,)'),
+    'sigma 0 for log-sigma model': (lambda: mlp(x2, torch.tensor(0.)), ValueError, 'sigma must be finite and > 0'),
+    'negative sigma': (lambda: mlp(x2, torch.tensor([1., -2.])), ValueError, 'sigma must be finite and > 0, got -2.0'),
+    'NaN sigma': (lambda: mlp(x2, torch.tensor(float('nan'))), ValueError, 'got nan'),
+    'sigma 0 for IdealDenoiser': (lambda: sd.IdealDenoiser(torch.randn(5, 2))(x2, torch.tensor(0.)), ValueError, 'sigma must be finite and > 0'),
+    'flow time > 1': (lambda: flow.predict_eps(x2, torch.tensor(10.)), ValueError, 'takes times sigma = t in [0, 1]'),
+    'flow trained on a log-linear schedule': (lambda: first(sd.training_loop(DataLoader(torch.randn(8, 2), batch_size=4), flow, sd.ScheduleLogLinear(10, sigma_min=2.))), ValueError, 'ScheduleFlow'),
+    'float64 x for float32 model': (lambda: mlp(x2.double(), torch.tensor(1.)), TypeError, 'x is torch.float64 but TimeInputMLP has torch.float32'),
+    'integer x': (lambda: mlp(torch.ones(2, 2, dtype=torch.long), torch.tensor(1.)), TypeError, 'x must be a floating-point tensor'),
+    'integer xt to a sampler': (lambda: list(sd.samples(mlp, [1., 0.], xt=torch.ones(2, 2, dtype=torch.long))), TypeError, 'floating-point'),
+    'cfg_scale NaN': (lambda: cmlp.predict_eps_cfg(x2, torch.tensor(1.), torch.tensor([0, 1]), float('nan')), ValueError, 'cfg_scale must be a finite number'),
+    'uint8 training data': (lambda: first(sd.training_loop(DataLoader(torch.zeros(8, 2, dtype=torch.uint8), batch_size=4), mlp, sch)), TypeError, 'floating-point data, got torch.uint8'),
+    'NaN training data': (lambda: first(sd.training_loop(DataLoader(torch.full((8, 2), float('nan')), batch_size=4), mlp, sch)), ValueError, 'NaN or inf values at step 0'),
+    'inf training data': (lambda: first(sd.training_loop(DataLoader(torch.full((8, 2), float('inf')), batch_size=4), mlp, sch)), ValueError, 'NaN or inf values'),
+    'lr <= 0': (lambda: sd.training_loop(DataLoader(torch.randn(8, 2)), mlp, sch, lr=0), ValueError, 'lr must be a finite number > 0'),
+    'lr NaN': (lambda: sd.training_loop(DataLoader(torch.randn(8, 2)), mlp, sch, lr=float('nan')), ValueError, 'lr must be a finite number > 0'),
+    'sample_batch of integer data': (lambda: sch.sample_batch(torch.zeros(3, 2, dtype=torch.int32)), TypeError, 'x0 must be a floating-point tensor'),
+    'ScheduleFlow t_max > 1': (lambda: sd.ScheduleFlow(10, t_max=1.5), ValueError, 't_max must be <= 1'),
+    'sigma_max infinite': (lambda: sd.ScheduleLogLinear(10, sigma_max=float('inf')), ValueError, 'sigma_max must be finite'),
+    'truncated checkpoint': (lambda: broken_checkpoint('truncated'), ValueError, 'is truncated or corrupted'),
+    'checkpoint of another model': (lambda: broken_checkpoint('other'), ValueError, 'shape mismatches'),
 }
 
 @pytest.mark.parametrize('name', CASES)

@@ -24,7 +24,9 @@ betas = st.floats(1e-6, 0.05)
 @settings(max_examples=60, deadline=None)
 @given(N, betas, betas, fraction, st.sampled_from([sd.ScheduleDDPM, sd.ScheduleLDM, sd.ScheduleSigmoid, sd.ScheduleCosine]))
 def test_beta_schedules(n, b0, b1, frac, cls):
-    sch = cls(n, b0, b1)
+    try: sch = cls(n, b0, b1)
+    except ValueError as e:   # large betas over many steps: ᾱ underflows float32, refused with that reason
+        assert 'underflow' in str(e), e; return
     check_sample_sigmas(sch, max(1, round(frac * n)))
 
 @settings(max_examples=40, deadline=None)
