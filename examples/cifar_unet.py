@@ -4,7 +4,7 @@
     python examples/cifar_unet.py --dataset digits --epochs 20 --batch-size 128 --ch 32 --fd   # offline, CPU
 
 Trains on the sigmoid schedule and samples 10 steps with gam=2.1 on a log-linear schedule reaching sigma=35.
-Writes to --out: `last.safetensors` (resumable with --resume), `final.safetensors` (model + EMA) and `samples.png`.
+Writes to --out: `last.safetensors` (the same command resumes from it; --no-resume starts over), `final.safetensors` (model + EMA) and `samples.png`.
 """
 import sys
 from accelerate import Accelerator

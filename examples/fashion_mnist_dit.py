@@ -4,7 +4,7 @@
     accelerate launch examples/fashion_mnist_dit.py --conditional        # class labels, classifier-free guidance
     python examples/fashion_mnist_dit.py --dataset digits --conditional --epochs 20 --batch-size 128 --depth 2  # CPU
 
-Writes to --out: `last.safetensors` (resumable with --resume), `final.safetensors` (model + EMA) and `samples.png`
+Writes to --out: `last.safetensors` (the same command resumes from it; --no-resume starts over), `final.safetensors` (model + EMA) and `samples.png`
 (with --conditional, one column per class).
 """
 import sys

@@ -3,7 +3,7 @@
     accelerate launch examples/fashion_mnist_unet.py                  # FashionMNIST, downloaded to ./datasets
     python examples/fashion_mnist_unet.py --dataset digits --epochs 20 --batch-size 128 --ch 32 --fd   # offline, CPU
 
-Writes to --out: `last.safetensors` (resumable with --resume), `final.safetensors` (model + EMA) and `samples.png`.
+Writes to --out: `last.safetensors` (the same command resumes from it; --no-resume starts over), `final.safetensors` (model + EMA) and `samples.png`.
 """
 import sys
 from accelerate import Accelerator

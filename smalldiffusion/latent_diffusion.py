@@ -142,6 +142,7 @@ class ModelLatentDiffusion(ModelMixin, nn.Module):
                  **kwargs):                       # for the models' `from_pretrained`, e.g. variant='fp16'
         super().__init__()
         diffusers, transformers = _import_diffusers()
+        kwargs.setdefault('use_safetensors', True)   # safetensors only, never pickle (.bin); None: diffusers' fallback to .bin
         load = lambda cls, sub: cls.from_pretrained(model_key, subfolder=sub, **kwargs)
         self.vae, self.unet = load(diffusers.AutoencoderKL, 'vae'), load(diffusers.UNet2DConditionModel, 'unet')
         self.text_encoder = load(transformers.CLIPTextModel, 'text_encoder')

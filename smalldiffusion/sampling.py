@@ -31,6 +31,7 @@ def check_sigmas(sigmas, increasing: bool=False) -> Tensor:
                          'use schedule.sample_sigmas(steps), which runs from the largest sigma down (to map data to noise, '
                          'use invert, or samples with mu=0)')
     if (sigmas[:-1] <= 0).any(): raise ValueError('only the last of the sigmas may be 0; the others must be > 0')
+    if sigmas[-1] < 0: raise ValueError(f'the last of the sigmas must be >= 0 (0 ends on the denoised estimate), got {sigmas[-1]:.4g}')
     return sigmas
 
 def _check_increasing(sigmas: Tensor) -> Tensor:
@@ -50,6 +51,8 @@ def prepare_sampling(model: nn.Module, sigmas, batchsize: int=1, xt: Optional[Te
     if dims is None:
         raise TypeError(f'{type(model).__name__} has no `input_dims`: set `self.input_dims`, the shape of one example')
     if xt is None and increasing: raise ValueError('inversion maps given data to noise: pass the data as xt')
+    if xt is not None and not xt.is_floating_point():
+        raise TypeError(f'xt must be a floating-point tensor, got {xt.dtype}: pass e.g. xt.float()')
     if xt is None:
         device = (accelerator or Accelerator()).device
         xt = model.rand_input(check_int('batchsize', batchsize)).to(device) * sigmas[0]

@@ -329,3 +329,11 @@ def test_example_img2img_and_sizes(tmp_path):
             example.main(['--tiny', *bad])
     with pytest.raises(SystemExit, match='multiples of 2'):
         example.main(['--tiny', '--steps', '1', '--height', '15', '--out', str(tmp_path / 'odd.png')])
+
+def test_weights_load_from_safetensors_only(tiny, tmp_path):
+    "A pipeline saved with pickled weights (.bin) is refused by default; use_safetensors=None (diffusers' default: safetensors if present, else .bin) is the explicit opt-in."
+    path = tmp_path / 'pickled'
+    tiny['epsilon'][1].save_pretrained(path, safe_serialization=False)
+    assert list((path / 'unet').glob('*.bin')) and not list((path / 'unet').glob('*.safetensors'))   # the U-Net pickled
+    with pytest.raises(Exception, match='safetensors'): ModelLatentDiffusion(str(path))
+    assert ModelLatentDiffusion(str(path), use_safetensors=None).input_dims == tiny['epsilon'][2].input_dims

@@ -1,7 +1,6 @@
 """Property-based pass (hypothesis) over the samplers, the σ grids and the models' value checks: random valid σ grids,
 batch sizes, dtypes (float32, float64, bfloat16) and devices never crash or give NaN/inf; random invalid ones always
-raise the documented error. A failure found in code this file's author does not own is marked xfail(strict=True)
-with what must change, so that the fix turns it into a failure to remove the mark."""
+raise the documented error."""
 import math
 import pytest
 import torch
@@ -75,9 +74,6 @@ def test_invalid_grids_raise_the_documented_error(sampler, data, sigmas, where, 
     with pytest.raises(ValueError, match=message):
         list(SAMPLERS[sampler](mlp(torch.float32, 'cpu'), s, None, data.draw))
 
-@pytest.mark.xfail(strict=True, reason='FOUND: check_sigmas (02_sampling, the lead\'s) accepts a negative last sigma; '
-                   'samples() with mu > 0 then takes a fractional power of a negative number and returns NaN. '
-                   'check_sigmas should require sigmas[-1] >= 0')
 @pytest.mark.parametrize('neg', [1e-3, 0.5, 10.])
 def test_negative_last_sigma_is_refused(neg):
     "Found by the property above when the last level may be negative: one example per scale, not shrunk each run."
@@ -107,9 +103,6 @@ def _default(strategy):
             'floats(min_value=0.0, max_value=5.0)': 0., 'floats(min_value=0.0, max_value=1.0)': 1.,
             'integers(min_value=1, max_value=4)': 3}[repr(strategy)]
 
-@pytest.mark.xfail(strict=True, reason="FOUND: with churn > 0 samples_heun adds noise to an integer xt before the model "
-                   "sees it, so an integer xt is silently promoted instead of refused. prepare_sampling (02_sampling, the "
-                   "lead's) should raise TypeError unless xt.is_floating_point(), for every sampler at the call")
 def test_integer_xt_refused_by_heun_with_churn():
     with pytest.raises(TypeError, match='floating-point'):
         list(sd.samples_heun(mlp(torch.float32, 'cpu'), torch.tensor([2., 1., 0.]), xt=torch.ones(2, 2, dtype=torch.long), churn=1.))
