@@ -51,11 +51,14 @@ def test_every_row_within_budget_and_finite_for_ours(bench):
 
 def test_ordering_at_10_and_20_nfe_has_not_regressed(bench):
     """The reduced run (fixed seeds, float64) reproduces the committed ratios: a change that makes our best sampler worse,
-    or a peer better, at 10 or 20 evaluations fails here. 1e-6 relative is far above float64 rounding over 20 steps."""
+    or a peer better, at 10 or 20 evaluations fails here. Ours run in float64, but diffusers' step() works in float32:
+    a peer's error carries ~20 steps x 8 roundings x 2^-24 x |x| (|x| ~ 3), about 2e-5 absolute, up to 3e-3 of the
+    smallest error compared (0.008); CPUs whose float32 exp/log round differently move the ratios by less than that.
+    A regression worth catching moves a ratio by percents."""
     recorded = json.loads((ROOT / 'benchmarks' / 'results' / 'ordering_reduced.json').read_text())
     assert recorded['config'] == {**bench.REDUCED, 'budgets': list(bench.REDUCED['budgets'])}
     now = bench.reduced_headline()
     assert [(h['grids'], h['budget'], h['stat']) for h in now] == [(h['grids'], h['budget'], h['stat']) for h in recorded['headline']]
     for h, r in zip(now, recorded['headline']):
-        assert h['ratio'] <= r['ratio'] * (1 + 1e-6), (h, r)
+        assert h['ratio'] <= r['ratio'] * (1 + 3e-3), (h, r)
         assert (h['ratio'] < 1) == (r['ratio'] < 1), (h, r)
