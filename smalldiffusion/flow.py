@@ -9,18 +9,12 @@ __all__ = ['GaussianMixtureFlow']
 import torch
 from torch import nn, Tensor
 from .model import ModelMixin, _sigma_per_example
-from .mixture import GaussianMixture
+from .mixture import GaussianMixture, GaussianMixtureDenoiser
 
 # %% ../nbs/05_flow.ipynb #72770a49
-class GaussianMixtureFlow(nn.Module, ModelMixin):
+class GaussianMixtureFlow(GaussianMixtureDenoiser):
     "Exact flow velocity E[ε - x0 | x_t] of a `GaussianMixture` at x_t = (1-t) x0 + t ε (`is_flow`: samplers take t)."
-    is_flow = True
-    def __init__(self, mixture: GaussianMixture):
-        super().__init__()
-        self.register_buffer('means', mixture.means)               # (K, D)
-        self.register_buffer('variances', mixture.stds**2)         # (K, D)
-        self.register_buffer('log_weights', mixture.weights.log()) # (K,)
-        self.input_dims = (mixture.means.shape[1],)
+    is_flow = True   # the mixture's buffers come from GaussianMixtureDenoiser; `forward` (below) is the velocity
 
 # %% ../nbs/05_flow.ipynb #44846a74
 def _flow_forward(self: GaussianMixtureFlow, x: Tensor, t: Tensor, cond=None) -> Tensor:
