@@ -140,6 +140,7 @@ def process_notebooks(srcs: list[Path], dest: Path, n_workers: int, strict: bool
     # document the checkout's library (what nbdev_export wrote), installed editable or not
     if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))
     os.environ['PYTHONPATH'] = os.pathsep.join([str(ROOT)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p])
+    os.environ.setdefault('TQDM_DISABLE', '1')   # cells run for the docs print no progress bars
     out = {s: Path(dest)/s.name for s in srcs}
     items = [(s, d, strict) for s, d in out.items()]
     if n_workers <= 1 or len(items) == 1: results = [_process_one(it) for it in items]
