@@ -36,9 +36,9 @@ dev: $(VENV)/.installed-dev
 demo: $(VENV)/.installed
 	$(PY) examples/swissroll_demo.py --out demo/swissroll.png
 
-# nbdev_test runs the notebooks' test cells in parallel, one torch thread each (2 CPUs here)
+# nbdev_test runs the notebooks' test cells in parallel, one torch thread each (2 CPUs here), progress bars off
 nbtest: dev
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(VENV)/bin/nbdev_test --n_workers 2 --timing
+	TQDM_DISABLE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(VENV)/bin/nbdev_test --n_workers 2 --timing
 
 pytest: dev browser
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q tests
@@ -56,7 +56,7 @@ browser:
 	bash tools/ensure_chromium.sh
 
 docs: dev
-	$(PY) tools/build_docs.py
+	TQDM_DISABLE=1 $(PY) tools/build_docs.py
 
 readme: dev
 	$(PY) tools/build_docs.py --readme-only

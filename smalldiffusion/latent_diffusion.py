@@ -27,9 +27,13 @@ def _import_diffusers():
 # %% ../nbs/04_diffusers.ipynb #01b5e2ba
 alpha_bar = alpha   # ᾱ of σ: 1 / (1 + σ²), as in smalldiffusion.model
 
-def to_diffusers_latents(x: Tensor, sigma: Tensor) -> Tensor: return alpha_bar(sigma).sqrt() * x   # x_t = sqrt(ab) x_sigma
+def to_diffusers_latents(x: Tensor, sigma: Tensor) -> Tensor:
+    "diffusers' x_t of our σ-space x: x_t = sqrt(ᾱ) x."
+    return alpha_bar(sigma).sqrt() * x
 
-def from_diffusers_latents(xt: Tensor, sigma: Tensor) -> Tensor: return xt / alpha_bar(sigma).sqrt()  # x_sigma = x_t / sqrt(ab)
+def from_diffusers_latents(xt: Tensor, sigma: Tensor) -> Tensor:
+    "Our σ-space x of diffusers' x_t: x = x_t / sqrt(ᾱ)."
+    return xt / alpha_bar(sigma).sqrt()
 
 def training_sigmas(alphas_cumprod: Tensor, # diffusers' ᾱ_t for t = 0..T-1
                    ) -> Tensor:             # σ_t, float64, increasing in t
@@ -52,7 +56,9 @@ def sigma_to_timestep(sigma: Tensor,        # noise levels, any shape
     return torch.where((t - near).abs() < snap, near, t)
 
 # %% ../nbs/04_diffusers.ipynb #1a45acc1
-def eps_from_epsilon(eps: Tensor, x: Tensor, sigma: Tensor) -> Tensor: return eps
+def eps_from_epsilon(eps: Tensor, x: Tensor, sigma: Tensor) -> Tensor:
+    "ε of an ε-prediction: itself (the conversion for `prediction_type='epsilon'`)."
+    return eps
 
 # eps_from_v and eps_from_x0 are the conversions of PredV and PredX0 (smalldiffusion.model)
 

@@ -98,6 +98,11 @@ def crawl(browser, server, site):
             sidebar: Array.from(document.querySelectorAll('.sd-sidebar a')).map(a => a.getAttribute('href')),
             math: Array.from(document.querySelectorAll('.math')).length,
             typeset: Array.from(document.querySelectorAll('.MathJax, .MathJax_Display, .MathJax_CHTML')).length,
+            text: (document.querySelector('main') || document.body).innerText,
+            code: Array.from(document.querySelectorAll('main pre')).filter(e => e.offsetWidth > 0)
+                       .map(e => e.innerText).join('\\n'),
+            prev: Array.from(document.querySelectorAll('a[rel=prev]')).map(a => a.getAttribute('href')),
+            next: Array.from(document.querySelectorAll('a[rel=next]')).map(a => a.getAttribute('href')),
         })""")
         pages[html]['status'] = resp.status
     page.close()
@@ -175,9 +180,10 @@ def test_math_typeset_or_readable(browser, server, site, crawl):
 
 
 def test_screenshots(browser, server, notebooks, crawl):
-    "Screenshots of the home and sampling pages, kept under artifacts/ for CI to upload."
+    "Screenshots of the home, training and sampling pages, kept under artifacts/ for CI to upload."
     ARTIFACTS.mkdir(exist_ok=True)
     shots = {'index.html': 'docs-home.png'}
+    if any(nb.name == '01_training.ipynb' for nb in notebooks): shots['training.html'] = 'docs-training.png'
     if any(nb.name == '02_sampling.ipynb' for nb in notebooks): shots['sampling.html'] = 'docs-sampling.png'
     page = browser.new_page(viewport={'width': 1280, 'height': 900})
     for html, png in shots.items():
@@ -186,3 +192,42 @@ def test_screenshots(browser, server, notebooks, crawl):
         page.screenshot(path=str(ARTIFACTS/png), full_page=True)
         assert (ARTIFACTS/png).stat().st_size > 10_000, f'{png} looks empty'
     page.close()
+
+
+def test_home_page_opens_with_a_figure(crawl):
+    info = crawl['pages']['index.html']
+    assert info['figures'] >= 1, f'index.html: {info["images"]} images, none loaded'
+
+
+# the code a learner reads next to its math: (page, notebook, a line of the source that must be visible)
+CORE_SOURCE = [('training.html', '01_training.ipynb', 'def training_loop('),
+               ('training.html', '01_training.ipynb', 'get_loss('),
+               ('sampling.html', '02_sampling.ipynb', 'def samples(')]
+
+
+def test_core_source_is_on_its_page(notebooks, crawl):
+    names = {nb.name for nb in notebooks}
+    for html, nb, line in CORE_SOURCE:
+        if nb not in names: continue
+        assert line in crawl['pages'][html]['code'], f'{html}: no visible code containing {line!r}'
+
+
+PROGRESS_BAR = re.compile(r'\d+%\|')  # tqdm's "  0%|          | 0/600"
+
+
+def test_no_progress_bars_nor_placeholder_docstrings(crawl):
+    bad = []
+    for html, info in crawl['pages'].items():
+        if PROGRESS_BAR.search(info['text']): bad.append(f'{html}: progress-bar line {PROGRESS_BAR.search(info["text"]).group()!r}')
+        if 'Call self as a function.' in info['text']: bad.append(f'{html}: "Call self as a function." docstring')
+    assert not bad, '\n'.join(bad)
+
+
+def test_previous_and_next_links(notebooks, crawl):
+    "Every page links to the pages before and after it in the sidebar's order."
+    main, ref = build_docs.tutorial_order([nb.name for nb in notebooks])
+    order = [expected_page(Path(n)) for n in main + ref]
+    for i, html in enumerate(order):
+        info = crawl['pages'][html]
+        assert info['prev'] == ([order[i - 1]] if i else []), f'{html}: previous {info["prev"]}'
+        assert info['next'] == ([order[i + 1]] if i + 1 < len(order) else []), f'{html}: next {info["next"]}'

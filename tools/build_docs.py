@@ -52,20 +52,36 @@ def find_notebooks(nbs: Path) -> list[Path]:
     return sorted(p for p in Path(nbs).glob('*.ipynb') if not p.name.startswith(('_', '.')))
 
 
-def tutorial_order(names: list[str]) -> tuple[list[str], list[str]]:
-    "Split notebook file names into (tutorial pages: index first, then sorted; reference pages: 9x_)."
+# The learner's order: data -> training -> sampling -> schedules -> images -> latent diffusion, flow, conditional;
+# numerical analysis (higher-order samplers, the mixture test bed, the benchmark) after it, in its own section.
+LEARNER_ORDER = ['index.ipynb', '00a_data.ipynb', '00b_model.ipynb', '01_training.ipynb', '02_sampling.ipynb',
+                 '00_schedule.ipynb', '03_unet.ipynb', '03a_dit.ipynb', '03b_image_training.ipynb', '04_diffusers.ipynb',
+                 '05_flow.ipynb', '06_conditional.ipynb']
+ADVANCED = ['02a_samplers.ipynb', '02b_mixture.ipynb', '02c_sampler_benchmark.ipynb']
+
+
+def sidebar_groups(names: list[str]) -> list[tuple]:
+    "Notebook names as (section title or None, names): the tutorial in the learner's order, 'Advanced', 'Reference' (9x_)."
     names = sorted(set(names))
-    main = [n for n in names if not REFERENCE_RE.match(n)]
-    main.sort(key=lambda n: (n != 'index.ipynb', n))
-    return main, [n for n in names if REFERENCE_RE.match(n)]
+    ref = [n for n in names if REFERENCE_RE.match(n)]
+    adv = [n for n in ADVANCED if n in names]
+    rank = {n: i for i, n in enumerate(LEARNER_ORDER)}
+    main = sorted((n for n in names if n not in ref and n not in adv), key=lambda n: (rank.get(n, len(rank)), n))
+    return [(None, main)] + [(t, g) for t, g in (('Advanced', adv), ('Reference', ref)) if g]
+
+
+def tutorial_order(names: list[str]) -> tuple[list[str], list[str]]:
+    "(the tutorial's pages, Advanced included, in reading order; the reference pages 9x_)."
+    groups = sidebar_groups(names)
+    return ([n for t, g in groups if t != 'Reference' for n in g], [n for t, g in groups if t == 'Reference' for n in g])
 
 
 def sidebar_yml(names: list[str]) -> str:
-    "Quarto's custom sidebar (nbs/sidebar.yml) for these notebooks, in tutorial order."
-    main, ref = tutorial_order(names)
+    "Quarto's custom sidebar (nbs/sidebar.yml) for these notebooks, in the learner's order."
     lines = ['website:', '  sidebar:', '    contents:']
-    lines += [f'      - {n}' for n in main]
-    if ref: lines += ['      - section: Reference', '        contents:'] + [f'          - {n}' for n in ref]
+    for title, group in sidebar_groups(names):
+        if title is None: lines += [f'      - {n}' for n in group]
+        else: lines += [f'      - section: {title}', '        contents:'] + [f'          - {n}' for n in group]
     return '\n'.join(lines) + '\n'
 
 
@@ -140,6 +156,7 @@ def process_notebooks(srcs: list[Path], dest: Path, n_workers: int, strict: bool
     # document the checkout's library (what nbdev_export wrote), installed editable or not
     if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))
     os.environ['PYTHONPATH'] = os.pathsep.join([str(ROOT)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p])
+    os.environ.setdefault('TQDM_DISABLE', '1')   # cells run for the docs print no progress bars
     out = {s: Path(dest)/s.name for s in srcs}
     items = [(s, d, strict) for s, d in out.items()]
     if n_workers <= 1 or len(items) == 1: results = [_process_one(it) for it in items]
@@ -363,7 +380,8 @@ def build_site(cfg, nbs: Path, out: Path, n_workers: int, sync: bool = True, str
             fname = fm.get('output-file') or _default_html(src)
             pages[src.name] = dict(nb=nb, fm=fm, file=fname, title=str(fm.get('title', src.stem)),
                                    description=str(fm.get('description', '') or ''))
-        main, ref = tutorial_order(list(pages))
+        groups = sidebar_groups(list(pages))
+        reading = [n for _, g in groups for n in g]   # previous/next links follow the sidebar
         link_map = {n: p['file'] for n, p in pages.items()}
         mj = mathjax_dir()
         exporter = _make_exporter()
@@ -384,13 +402,18 @@ def build_site(cfg, nbs: Path, out: Path, n_workers: int, sync: bool = True, str
                     (stage/rel).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(f, stage/rel)
             for name, p in pages.items():
                 def entry(n): return dict(title=inline_md(pages[n]['title']), href=pages[n]['file'], active=n == name)
-                sidebar = [entry(n) for n in main]
-                if ref: sidebar.append(dict(section='Reference', contents=[entry(n) for n in ref]))
+                sidebar = []
+                for title, group in groups:
+                    if title is None: sidebar += [entry(n) for n in group]
+                    else: sidebar.append(dict(section=title, contents=[entry(n) for n in group]))
+                i = reading.index(name)
+                prev_page = dict(entry(reading[i - 1]), active=False) if i > 0 else None
+                next_page = dict(entry(reading[i + 1]), active=False) if i + 1 < len(reading) else None
                 p['nb'].metadata['title'] = f"{p['title'].replace('`', '')} – {cfg.get('title', cfg.lib_name)}"
                 res = {'metadata': {'name': p['title'], 'path': str(nbs)},
                        'sd': dict(title=inline_md(p['title']), description=inline_md(p['description']), sidebar=sidebar,
                                   site_title=cfg.get('title', cfg.lib_name), repo_url=cfg.get('git_url', ''),
-                                  mathjax=bool(mj))}
+                                  mathjax=bool(mj), prev=prev_page, next=next_page)}
                 body, _ = exporter.from_notebook_node(p['nb'], resources=res)
                 write_atomic(stage/p['file'], postprocess(body, link_map, site_url))
             old = None
