@@ -33,7 +33,7 @@ from diffusers import (DDIMScheduler, EulerDiscreteScheduler, HeunDiscreteSchedu
 from smalldiffusion import ScheduleDDPM, TimeInputMLP, samples, training_loop
 from smalldiffusion.model import Scaled
 from smalldiffusion.samplers import (sigmas_karras, sigmas_trig, samples_trig_pc, samples_dpmpp_2m, samples_heun,
-                                     samples_dpmpp_2m_sde)
+                                     samples_dpmpp_2m_sde, samples_eps_adams)
 from smalldiffusion.mixture import GaussianMixture, GaussianMixtureDenoiser, solve_pf_ode
 
 HERE = Path(__file__).parent
@@ -188,6 +188,8 @@ def _ours() -> dict:
         'samples_dpmpp_2m': (lambda m, s, x, sd: samples_dpmpp_2m(m, s, xt=x), one),
         'samples_trig_pc order 2': (lambda m, s, x, sd: samples_trig_pc(m, s, xt=x, order=2, sigma_data=sd), one),
         'samples_trig_pc order 3': (lambda m, s, x, sd: samples_trig_pc(m, s, xt=x, order=3, sigma_data=sd), one),
+        'samples_eps_adams order 2': (lambda m, s, x, sd: samples_eps_adams(m, s, xt=x, order=2), one),
+        'samples_eps_adams order 3': (lambda m, s, x, sd: samples_eps_adams(m, s, xt=x, order=3), one),
     }
 
 OURS = _ours()

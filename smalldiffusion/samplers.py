@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['sigmas_karras', 'sigmas_trig', 'samples_heun', 'samples_dpmpp_2m', 'samples_dpmpp_2m_sde', 'adams_weights',
-           'samples_trig_pc']
+           'samples_trig_pc', 'exp_adams_weights', 'samples_eps_adams']
 
 # %% ../nbs/02a_samplers.ipynb #7d806530
 import math
@@ -168,4 +168,56 @@ def _trig_pc(model, sigs, xt, eps_fn, order, c, corrector):
         k = min(order, len(Fs))
         y_prev, y = y, y - _adams_step(Fs[-k:], th[i + 1 - k:i + 1], th[i], th[i + 1])
         xt = y * math.hypot(sig_next, c)
+        yield xt
+
+# %% ../nbs/02a_samplers.ipynb #7686de40
+_LEGENDRE = np.polynomial.legendre.leggauss(24)   # exact for polynomials of degree 47: e^{-hu} on [0, 1] to rounding
+_LAGUERRE = np.polynomial.laguerre.laggauss(12)   # ∫_0^∞ e^{-v} v^k dv exactly for k < 24
+
+def exp_adams_weights(nodes,     # λ_j = -log σ_j where ε̂ is known
+                      l0: float, # λ at the start of the step
+                      l1: float  # λ at its end (may be inf: σ = 0)
+                     ) -> np.ndarray:
+    "Weights w with Σ_j w_j ε_j = -∫_{λ0}^{λ1} e^{-λ} P(λ) dλ = ∫_{σ0}^{σ1} P dσ, P the polynomial through (λ_j, ε_j)."
+    nodes = np.asarray(nodes, dtype=np.float64)
+    k = np.arange(len(nodes))
+    if math.isinf(l1):                             # ∫_0^∞ e^{-v} v^k dv, v = λ - λ0
+        v, (q, gw) = nodes - l0, _LAGUERRE
+        m = -(gw[:, None] * q[:, None] ** k).sum(0)
+    else:                                          # h ∫_0^1 e^{-hu} u^k du, u = (λ - λ0)/h
+        h = l1 - l0
+        v, u, gw = (nodes - l0) / h, (_LEGENDRE[0] + 1) / 2, _LEGENDRE[1] / 2
+        m = -h * (gw[:, None] * np.exp(-h * u)[:, None] * u[:, None] ** k).sum(0)
+    return math.exp(-l0) * np.linalg.solve(np.vander(v, len(v), increasing=True).T, m)
+
+# %% ../nbs/02a_samplers.ipynb #dac59891
+@flow_compatible(start_order=2)
+def samples_eps_adams(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=None, cond: Tensor=None, cfg_scale: float=0.,
+                      accelerator=None,
+                      order: int=3,        # ε̂ predictions in the predictor polynomial (1: DDIM), 1..3
+                      corrector: bool=True, # redo each step with the next prediction as an extra node (no extra call)
+                      final_order: int=1   # predictions used for the step to σ = 0, 1..order
+                     ):
+    "Exponential Adams in ε̂ on λ = -log σ (DEIS, Zhang & Chen 2023) with a free UniPC corrector (Zhao et al. 2023), to σ = 0."
+    if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= 3:
+        raise ValueError(f'order must be an int in 1..3, got {order!r}')
+    if isinstance(final_order, bool) or not isinstance(final_order, int) or not 1 <= final_order <= order:
+        raise ValueError(f'final_order must be an int in 1..order ({order}), got {final_order!r}')
+    if not isinstance(corrector, bool): raise TypeError(f'corrector must be a bool, got {corrector!r}')
+    sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
+    sigs = _strictly_decreasing(sigmas, 'samples_eps_adams')
+    return _eps_adams(model, sigs, xt, _eps_fn(model, cond, cfg_scale), order, corrector, final_order)
+
+def _eps_adams_step(Es: list, nodes: list, l0: float, l1: float, x: Tensor) -> Tensor:
+    return x + sum(w * E for w, E in zip(exp_adams_weights(nodes, l0, l1), Es))
+
+@torch.no_grad()
+def _eps_adams(model, sigs, xt, eps_fn, order, corrector, final_order):
+    model.eval()
+    lam, Es = [-math.log(s) if s > 0 else math.inf for s in sigs], []
+    for i, (sig, sig_next) in enumerate(pairwise(sigs)):
+        Es = Es[-order:] + [eps_fn(xt, sig)]                 # ε̂ at λ_i (one more than the predictor uses)
+        if corrector and i > 0: xt = _eps_adams_step(Es, lam[i + 1 - len(Es):i + 1], lam[i - 1], lam[i], x_prev)
+        k = min(order if sig_next > 0 else final_order, len(Es))
+        x_prev, xt = xt, _eps_adams_step(Es[-k:], lam[i + 1 - k:i + 1], lam[i], lam[i + 1], xt)
         yield xt
