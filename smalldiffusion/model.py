@@ -183,7 +183,7 @@ class CondSequential(nn.Sequential):
         return x
 
 class Attention(nn.Module):
-    "Multi-head self-attention: (B, N, heads*head_dim) -> same shape."
+    "Multi-head self-attention: `(B, N, heads * head_dim)` -> the same shape."
     def __init__(self, head_dim: int, num_heads: int=8, qkv_bias: bool=False):
         super().__init__()
         self.num_heads, self.head_dim = num_heads, head_dim

@@ -71,7 +71,7 @@ def training_loop(loader: DataLoader, # yields batches of data, or (data, labels
                   schedule: Schedule, # the sigmas to train on
                   accelerator: Optional[Accelerator]=None, # defaults to a new single-process Accelerator
                   epochs: int=10000, lr: float=1e-3, conditional: bool=False,
-                  *, optimizer=None, # defaults to AdamW(model.parameters(), lr)
+                  *, optimizer: Optional[torch.optim.Optimizer]=None, # defaults to AdamW(model.parameters(), lr)
                   ema: Optional[AveragedModel]=None, # updated after every step, see `make_ema`
                   resume_from=None, # a checkpoint path written by `save_checkpoint` to continue from
                   allow_nonfinite: bool=False): # keep going when the loss becomes NaN/inf
