@@ -56,7 +56,7 @@ def main(argv=None):
           f'{torch.get_num_threads()} threads, median of {args.repeats} alternated rounds, text encoding timed on both sides')
     print(f"ours {med['ours']:.3f} s   diffusers {med['diffusers']:.3f} s   ours/diffusers {med['ours'] / med['diffusers']:.2f}")
     print(f'max |latents ours - diffusers| = {diff:.2e} (max |latent| {ref.abs().max():.1f})')
-    from smalldiffusion.training import atomic_write
+    from smalldiffusion.checkpoint import atomic_write
     result = dict(ours_s=med['ours'], diffusers_s=med['diffusers'], ratio=med['ours'] / med['diffusers'], steps=args.steps,
                   repeats=args.repeats, sample_size=args.sample_size, torch_threads=torch.get_num_threads(),
                   max_abs_latent_diff=diff, times=times)

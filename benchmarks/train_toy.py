@@ -53,7 +53,7 @@ def main(argv=None):
     ratio = np.median(np.array(rates['ours']) / np.array(rates['published']))
     print(f'median steps/s: ours {np.median(rates["ours"]):.0f}, published {np.median(rates["published"]):.0f}')
     print(f'ratio ours/published: {ratio:.3f} ({"not slower" if ratio >= 1 else f"{(1 - ratio) * 100:.1f}% slower"})')
-    from smalldiffusion.training import atomic_write
+    from smalldiffusion.checkpoint import atomic_write
     result = dict(ours_steps_per_s=float(np.median(rates['ours'])), published_steps_per_s=float(np.median(rates['published'])),
                   ratio=float(ratio), rounds=args.rounds, steps=args.steps, torch_threads=torch.get_num_threads(),
                   hardware=f'{platform.machine()}, {torch.get_num_threads()} torch threads, no GPU' if not torch.cuda.is_available()

@@ -5,7 +5,7 @@ from pathlib import Path
 from tqdm import tqdm
 from smalldiffusion import samples, training_loop, save_checkpoint
 from smalldiffusion.image import save_grid, DigitsFD
-from smalldiffusion.training import atomic_write
+from smalldiffusion.checkpoint import atomic_write
 
 def image_args(doc, *, dataset, dataset_help, epochs, batch_size, lr, ema_decay, out, save_every, sample_batch_size,
                sample_steps) -> argparse.ArgumentParser:

@@ -23,7 +23,7 @@ from accelerate.utils import set_seed
 from smalldiffusion import (DiT, PredFlow, CondEmbedderLabel, TimestepEmbedder, ScheduleFlow, ScheduleLogNormalFlow,
                             make_ema, save_checkpoint)
 from smalldiffusion.image import save_grid
-from smalldiffusion.training import atomic_write
+from smalldiffusion.checkpoint import atomic_write
 sys.path.insert(0, str(Path(__file__).parent))
 from image_common import train, sample
 

@@ -68,7 +68,7 @@ def load_image(path, height, width):
 def sample(args, model_key):
     from smalldiffusion import ModelLatentDiffusion, ScheduleLDM, samples, img_normalize
     from smalldiffusion.latent_diffusion import img2img_sigmas
-    from smalldiffusion.training import atomic_write
+    from smalldiffusion.checkpoint import atomic_write
     from torchvision.utils import save_image
     torch.manual_seed(args.seed)
     model = ModelLatentDiffusion(model_key, dtype=torch.float16 if args.fp16 else None)

@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt
 from smalldiffusion import Swissroll, TimeInputMLP, ScheduleLogLinear, training_loop, samples
-from smalldiffusion.training import atomic_write
+from smalldiffusion.checkpoint import atomic_write
 
 SAMPLERS = {'DDPM (gam=1, mu=0.5)': dict(gam=1, mu=0.5), 'DDIM (gam=1, mu=0)': dict(gam=1, mu=0),
             'accelerated (gam=2, mu=0)': dict(gam=2, mu=0)}

@@ -17,7 +17,7 @@ from PIL import Image
 from tqdm import tqdm
 from accelerate import Accelerator
 from smalldiffusion import samples, make_ema, load_checkpoint
-from smalldiffusion.training import atomic_write
+from smalldiffusion.checkpoint import atomic_write
 sys.path.insert(0, str(Path(__file__).parent))
 
 def parse_args(argv=None):

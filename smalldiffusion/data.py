@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision import transforms as tf
-from .schedule import check_int
+from .checks import check_int
 
 # %% ../nbs/00a_data.ipynb #c9998f16
 class MappedDataset(Dataset):

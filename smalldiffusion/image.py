@@ -14,7 +14,7 @@ from torch import nn, Tensor
 from torch.utils.data import Dataset
 from torchvision.utils import make_grid, save_image
 from .data import img_normalize
-from .training import atomic_write
+from .checkpoint import atomic_write
 
 # %% ../nbs/03b_image_training.ipynb #3e3c0469
 class Digits(Dataset):

@@ -11,7 +11,7 @@ import torch
 from torch import nn, Tensor
 from tqdm.auto import tqdm
 from .model import ModelMixin, _sigma_per_example
-from .sampling import check_sigmas
+from .checks import check_sigmas
 
 # %% ../nbs/02b_mixture.ipynb #5f478132
 def _check_mixture(means, stds, weights):
@@ -63,8 +63,8 @@ GaussianMixture.sigma_data = property(_mixture_sigma_data)
 GaussianMixture.random = classmethod(_random_mixture)
 
 # %% ../nbs/02b_mixture.ipynb #109be63e
-def _sigma_b11(sig: Tensor, B: int) -> Tensor:
-    "sigma of shape (), (B,) or (B, 1) as () or (B, 1, 1)."
+def _sigma_for_components(sig: Tensor, B: int) -> Tensor:
+    "σ of shape (), (B,) or (B, 1) as () or (B, 1, 1), to broadcast against per-component (B, K, D) tensors."
     return sig if sig.ndim == 0 else _sigma_per_example(B, sig).reshape(B, 1, 1)   # the check of every model
 
 # %% ../nbs/02b_mixture.ipynb #75a7d0b4
@@ -80,7 +80,7 @@ class GaussianMixtureDenoiser(nn.Module, ModelMixin):
     def forward(self, x: Tensor, sigma: Tensor, cond=None) -> Tensor:
         if x.ndim != 2 or x.shape[1] != self.input_dims[0]:
             raise ValueError(f'x must have shape (B, {self.input_dims[0]}), got {tuple(x.shape)}')
-        sig = _sigma_b11(torch.as_tensor(sigma).to(x), x.shape[0])                          # () or (B, 1, 1)
+        sig = _sigma_for_components(torch.as_tensor(sigma).to(x), x.shape[0])                          # () or (B, 1, 1)
         var = self.variances.to(x) + sig**2                                                 # (K, D) or (B, K, D)
         diff = x[:, None, :] - self.means.to(x)                                             # (B, K, D)
         resp = (self.log_weights.to(x) - 0.5 * (diff**2 / var + var.log()).sum(-1)).softmax(-1)  # (B, K)
@@ -106,7 +106,8 @@ def solve_pf_ode(model: nn.Module, # ε-predictor defined down to σ = 0, e.g. `
     "Reference solve of dx/dσ = ε(x, σ) with classical Runge–Kutta 4 (four model calls per step)."
     sigs = check_sigmas(sigmas).tolist()
     f = lambda x, s: model.predict_eps(x, x.new_tensor(s))
-    for s, sn in tqdm(list(zip(sigs[:-1], sigs[1:])), disable=not progress, desc='RK4 reference'):
+    steps = list(zip(sigs[:-1], sigs[1:]))
+    for s, sn in (tqdm(steps, desc='RK4 reference') if progress else steps):   # (tqdm's TQDM_DISABLE still applies)
         h = sn - s
         k1 = f(xt, s); k2 = f(xt + h / 2 * k1, s + h / 2); k3 = f(xt + h / 2 * k2, s + h / 2)
         xt = xt + h / 6 * (k1 + 2 * k2 + 2 * k3 + f(xt + h * k3, sn))

@@ -111,5 +111,5 @@ def test_misuse_is_refused_at_the_call():
     with pytest.raises(ValueError, match='only the first equal to 1'): samples_heun(model, [1., 1., 0.])
     with pytest.raises(ValueError, match='gam must be > 0'): samples(model, [1., 0.5, 0.], gam=0)   # the sampler's own check
     with pytest.raises(ValueError, match='strictly decreasing'): samples_dpmpp_2m(model, [1., 0.5, 0.5, 0.])
-    from smalldiffusion.sampling import flow_compatible
+    from smalldiffusion.flow import flow_compatible
     with pytest.raises(ValueError, match='start_order must be 1 or 2'): flow_compatible(start_order=3)

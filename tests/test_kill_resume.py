@@ -16,7 +16,7 @@ SCRIPT = textwrap.dedent('''
     import torch
     from torch.utils.data import DataLoader
     from safetensors.torch import save_file
-    import smalldiffusion.training as tr
+    import smalldiffusion.checkpoint as tr
     from smalldiffusion import TreeDataset, ConditionalMLP, ScheduleLogLinear, training_loop, make_ema, save_checkpoint
     out, mode, kill_at = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     torch.set_num_threads(1); torch.manual_seed(1)

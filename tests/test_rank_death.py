@@ -15,7 +15,7 @@ SCRIPT = textwrap.dedent('''
     import numpy as np, torch
     from torch.utils.data import DataLoader
     from accelerate import Accelerator, InitProcessGroupKwargs
-    import smalldiffusion.training as tr
+    import smalldiffusion.checkpoint as tr
     from smalldiffusion import Swissroll, TimeInputMLP, ScheduleLogLinear, training_loop, save_checkpoint
     out, victim, mode = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     # a hang would still end: gloo's collectives give up after this long
