@@ -7,7 +7,8 @@ __all__ = ['generate_train_sample', 'training_loop', 'make_ema']
 
 # %% ../nbs/01_training.ipynb #f572c862
 from types import SimpleNamespace
-from typing import Optional
+from pathlib import Path
+from typing import Optional, Union
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
@@ -36,7 +37,7 @@ def training_loop(loader: DataLoader, # yields batches of data, or (data, labels
                   conditional: bool=False, # train on the loader's labels too
                   *, optimizer: Optional[torch.optim.Optimizer]=None, # defaults to AdamW(model.parameters(), lr)
                   ema: Optional[AveragedModel]=None, # updated after every step, see make_ema
-                  resume_from=None, # a checkpoint written by save_checkpoint to continue from
+                  resume_from: Optional[Union[str, Path]]=None, # a checkpoint written by save_checkpoint, to continue from
                   allow_nonfinite: bool=False): # keep going when the loss becomes NaN/inf
     "Train `model` on `loader`; yields a namespace of the loop's state at every step, before the update."
     check_int('epochs', epochs); check_lr(lr, optimizer)
