@@ -6,7 +6,7 @@
 __all__ = ['check_int', 'check_range', 'check_unit', 'check_float_data', 'check_schedule_sigmas', 'check_steps', 'check_betas',
            'check_no_underflow', 'check_flow_times', 'check_beta_schedule', 'check_train_batch', 'check_lr',
            'check_decay', 'NonFiniteLossError', 'check_loss', 'check_sigmas', 'is_inversion', 'prepare_sampling',
-           'check_gam_mu', 'check_invertible']
+           'check_gam_mu', 'check_invertible', 'check_sigma_values', 'check_flow_t', 'check_labels', 'check_dtype']
 
 # %% ../nbs/07_checks.ipynb #88ab7722
 import math, numbers
@@ -200,3 +200,55 @@ def check_invertible(model: nn.Module):
     if getattr(model, 'is_flow', False):
         raise TypeError(f'invert takes a model of x = x0 + σε; {type(model).__name__} is a flow model: wrap it, '
                         'invert(FlowAsEps(model), x / (1 - t0), sigmas=t / (1 - t)), then map back with x_t = x / (1 + σ)')
+
+# %% ../nbs/07_checks.ipynb #3d5e94d1
+def check_sigma_values(sigma: Tensor, positive: bool):
+    "ValueError unless every σ is finite (and > 0 when `positive`); skipped while torch.compile traces."
+    if torch.compiler.is_compiling() or sigma.numel() == 0: return
+    lo, hi = (float(v) for v in torch.aminmax(sigma))   # one device sync a call; NaN propagates to both
+    if not ((lo > 0 if positive else lo > -math.inf) and hi < math.inf):
+        bad = ~torch.isfinite(sigma) | (sigma <= 0) if positive else ~torch.isfinite(sigma)
+        raise ValueError(f'sigma must be finite{" and > 0" if positive else ""}, got {sigma[bad].flatten()[0].item()}'
+                         + (': this model divides by σ or embeds log σ; σ = 0 is the clean data, which samplers never '
+                            'pass to the model' if positive else '') + '. Check the sigmas (schedule.sample_sigmas(steps))')
+
+def check_flow_t(t: Tensor):
+    "ValueError unless every flow time t (the σ of a PredFlow model) lies in [0, 1]; skipped while compiling."
+    if torch.compiler.is_compiling() or t.numel() == 0: return
+    lo, hi = (float(v) for v in torch.aminmax(t))          # NaN propagates, and fails both comparisons
+    if not (lo >= 0 and hi <= 1):
+        raise ValueError(f'a PredFlow model takes times sigma = t in [0, 1], got values in [{lo:.4g}, {hi:.4g}]: train and sample it with ScheduleFlow (e.g. ScheduleFlow().sample_sigmas(steps))')
+
+
+# %% ../nbs/07_checks.ipynb #25b3d032
+def check_labels(labels, null_cond: int):
+    "TypeError/ValueError unless `labels` is a (B,) integer tensor of ids in [0, null_cond]; one sync."
+    if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise TypeError(f'cond must be a tensor of integer class ids (torch.long), got {getattr(labels, "dtype", type(labels).__name__)}'
+                        ': e.g. torch.as_tensor(labels, dtype=torch.long)')
+    if labels.ndim != 1: raise ValueError(f'cond must have shape (B,), one class id per example, got {tuple(labels.shape)}')
+    if torch.compiler.is_compiling() or labels.numel() == 0: return
+    lo, hi = (int(v) for v in labels.aminmax())          # one device sync a call
+    if lo < 0 or hi > null_cond:
+        bad = sorted(set(labels[(labels < 0) | (labels > null_cond)].tolist()))
+        raise ValueError(f'cond holds class ids {_ids(bad)} outside [0, {null_cond - 1}] that this model was built for '
+                         f'(num_classes={null_cond}; id {null_cond} means no label): build the model with num_classes > '
+                         f'{max(bad)} or map the labels into range')
+
+def _ids(ids: list, n: int=8) -> str: return str(ids[:n])[:-1] + (f', ... {len(ids) - n} more]' if len(ids) > n else ']')
+
+
+# %% ../nbs/07_checks.ipynb #502c0f2c
+def _autocast_on(device_type: str) -> bool:
+    try: return torch.is_autocast_enabled(device_type)
+    except TypeError: return torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled()   # torch < 2.4
+
+def check_dtype(model: nn.Module, x: Tensor, name: str='x', weight: Tensor=None): # weight: the first layer's (faster)
+    "TypeError unless `x` is a floating-point tensor with the dtype of `model`'s parameters (any float under autocast)."
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        raise TypeError(f'{name} must be a floating-point tensor, got {getattr(x, "dtype", type(x).__name__)}: convert it, '
+                        f'e.g. {name}.float()')
+    p = weight if weight is not None else next(model.parameters(), None)
+    if p is not None and p.dtype != x.dtype and not _autocast_on(x.device.type):
+        raise TypeError(f'{name} is {x.dtype} but {type(model).__name__} has {p.dtype} parameters: give {name} and sigma '
+                        f'in {p.dtype}, convert the model with model.to({x.dtype}), or run under torch.autocast')

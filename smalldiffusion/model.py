@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['alpha', 'ModelMixin', 'guide', 'predict_eps_cfg', 'get_sigma_embeds', 'SigmaEmbedderSinCos', 'timestep_embedding',
            'TimestepEmbedder', 'alpha_bar', 'eps_from_x0', 'Scaled', 'PredX0', 'eps_from_v', 'PredV', 'PredFlow',
-           'CondSequential', 'Attention', 'CondEmbedderLabel', 'check_dtype', 'TimeInputMLP', 'ConditionalMLP',
-           'IdealDenoiser', 'sq_norm']
+           'CondSequential', 'Attention', 'CondEmbedderLabel', 'TimeInputMLP', 'ConditionalMLP', 'IdealDenoiser',
+           'sq_norm']
 
 # %% ../nbs/00b_model.ipynb #828fbc56
 import math
@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 from einops import rearrange
+from .checks import check_sigma_values, check_flow_t, check_labels, check_dtype
 
 # %% ../nbs/00b_model.ipynb #758b43ba
 class ModelMixin:
@@ -67,21 +68,11 @@ def predict_eps_cfg(self: ModelMixin, x: Tensor, sigma: Tensor, cond, cfg_scale:
 ModelMixin.predict_eps_cfg = predict_eps_cfg
 
 # %% ../nbs/00b_model.ipynb #a63ccf87
-def _check_sigma_values(sigma: Tensor, positive: bool):
-    "ValueError unless every σ is finite (and > 0 when `positive`); skipped while torch.compile traces."
-    if torch.compiler.is_compiling() or sigma.numel() == 0: return
-    lo, hi = (float(v) for v in torch.aminmax(sigma))   # one device sync a call; NaN propagates to both
-    if not ((lo > 0 if positive else lo > -math.inf) and hi < math.inf):
-        bad = ~torch.isfinite(sigma) | (sigma <= 0) if positive else ~torch.isfinite(sigma)
-        raise ValueError(f'sigma must be finite{" and > 0" if positive else ""}, got {sigma[bad].flatten()[0].item()}'
-                         + (': this model divides by σ or embeds log σ; σ = 0 is the clean data, which samplers never '
-                            'pass to the model' if positive else '') + '. Check the sigmas (schedule.sample_sigmas(steps))')
-
 def _sigma_per_example(batches: int, sigma: Tensor, positive: bool=False) -> Tensor:
     "sigma of shape (), (B,) or (B, 1, ..., 1) as a (B,) tensor of finite values (> 0 when `positive`)."
     if sigma.ndim != 0 and (sigma.shape[0] != batches or sigma.numel() != batches):
         raise ValueError(f'sigma must be a scalar or hold one value per example (batch {batches}), got shape {tuple(sigma.shape)}')
-    _check_sigma_values(sigma, positive)
+    check_sigma_values(sigma, positive)
     return sigma.expand(batches) if sigma.ndim == 0 else sigma.reshape(batches)
 
 def get_sigma_embeds(batches: int, sigma: Tensor, scaling_factor: float=0.5, log_scale: bool=True) -> Tensor:
@@ -159,20 +150,13 @@ def PredV(cls: type) -> type:
         return eps_from_v(self(x, sigma, cond=cond), x, sigma)
     return type(cls.__name__ + 'PredV', (cls,), dict(get_loss=get_loss, predict_eps=predict_eps))
 
-def _check_flow_times(t: Tensor):
-    "ValueError unless every flow time t (the σ of a PredFlow model) lies in [0, 1]; skipped while compiling."
-    if torch.compiler.is_compiling() or t.numel() == 0: return
-    lo, hi = (float(v) for v in torch.aminmax(t))          # NaN propagates, and fails both comparisons
-    if not (lo >= 0 and hi <= 1):
-        raise ValueError(f'a PredFlow model takes times sigma = t in [0, 1], got values in [{lo:.4g}, {hi:.4g}]: train and sample it with ScheduleFlow (e.g. ScheduleFlow().sample_sigmas(steps))')
-
 def PredFlow(cls: type) -> type:
     "Subclass of `cls` trained on the flow-matching velocity eps - x0 at x_t = (1-t) x0 + t eps (σ is t); `is_flow` tells the samplers."
     def get_loss(self, x0, sigma, eps, cond=None, loss=nn.MSELoss):
-        _check_flow_times(sigma)
+        check_flow_t(sigma)
         return loss()(eps - x0, self((1 - sigma) * x0 + sigma * eps, sigma, cond=cond))
     def predict_eps(self, x, sigma, cond=None):
-        _check_flow_times(sigma)
+        check_flow_t(sigma)
         dtype = next(self.parameters()).dtype
         return self(x.to(dtype), sigma.to(dtype), cond=cond).to(x.dtype)
     return type(cls.__name__ + 'PredFlow', (cls,), dict(get_loss=get_loss, predict_eps=predict_eps, is_flow=True))
@@ -196,22 +180,6 @@ class Attention(nn.Module):
         return self.proj(rearrange(F.scaled_dot_product_attention(q, k, v), 'b h n k -> b n (h k)'))
 
 # %% ../nbs/00b_model.ipynb #ac35893f
-def _check_labels(labels, null_cond: int):
-    "TypeError/ValueError unless `labels` is a (B,) integer tensor of ids in [0, null_cond]; one sync."
-    if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise TypeError(f'cond must be a tensor of integer class ids (torch.long), got {getattr(labels, "dtype", type(labels).__name__)}'
-                        ': e.g. torch.as_tensor(labels, dtype=torch.long)')
-    if labels.ndim != 1: raise ValueError(f'cond must have shape (B,), one class id per example, got {tuple(labels.shape)}')
-    if torch.compiler.is_compiling() or labels.numel() == 0: return
-    lo, hi = (int(v) for v in labels.aminmax())          # one device sync a call
-    if lo < 0 or hi > null_cond:
-        bad = sorted(set(labels[(labels < 0) | (labels > null_cond)].tolist()))
-        raise ValueError(f'cond holds class ids {_ids(bad)} outside [0, {null_cond - 1}] that this model was built for '
-                         f'(num_classes={null_cond}; id {null_cond} means no label): build the model with num_classes > '
-                         f'{max(bad)} or map the labels into range')
-
-def _ids(ids: list, n: int=8) -> str: return str(ids[:n])[:-1] + (f', ... {len(ids) - n} more]' if len(ids) > n else ']')
-
 class CondEmbedderLabel(nn.Module):
     "Labels in [0, num_classes) -> (B, hidden_size); label num_classes is 'unconditional' (used for CFG)."
     def __init__(self, hidden_size: int, num_classes: int, dropout_prob: float=0.1):
@@ -220,26 +188,11 @@ class CondEmbedderLabel(nn.Module):
         self.mlp = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, hidden_size))
         self.null_cond, self.dropout_prob = num_classes, dropout_prob
     def forward(self, labels: Tensor) -> Tensor:
-        _check_labels(labels, self.null_cond)
+        check_labels(labels, self.null_cond)
         if self.training:  # drop labels to the null class with probability dropout_prob
             drop = torch.rand(labels.shape[0], device=labels.device) < self.dropout_prob
             labels = torch.where(drop, self.null_cond, labels)
         return self.mlp(self.embeddings(labels))
-
-# %% ../nbs/00b_model.ipynb #c9e8f7a6
-def _autocast_on(device_type: str) -> bool:
-    try: return torch.is_autocast_enabled(device_type)
-    except TypeError: return torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled()   # torch < 2.4
-
-def check_dtype(model: nn.Module, x: Tensor, name: str='x', weight: Tensor=None): # weight: the first layer's (faster)
-    "TypeError unless `x` is a floating-point tensor with the dtype of `model`'s parameters (any float under autocast)."
-    if not isinstance(x, Tensor) or not x.is_floating_point():
-        raise TypeError(f'{name} must be a floating-point tensor, got {getattr(x, "dtype", type(x).__name__)}: convert it, '
-                        f'e.g. {name}.float()')
-    p = weight if weight is not None else next(model.parameters(), None)
-    if p is not None and p.dtype != x.dtype and not _autocast_on(x.device.type):
-        raise TypeError(f'{name} is {x.dtype} but {type(model).__name__} has {p.dtype} parameters: give {name} and sigma '
-                        f'in {p.dtype}, convert the model with model.to({x.dtype}), or run under torch.autocast')
 
 # %% ../nbs/00b_model.ipynb #263c0e97
 class TimeInputMLP(nn.Module, ModelMixin):
