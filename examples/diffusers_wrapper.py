@@ -4,6 +4,7 @@
 gives the package's wrapper: `smalldiffusion.latent_diffusion.ModelLatentDiffusion`, documented on the
 "Pretrained latent diffusion models" page.
 """
-from smalldiffusion.latent_diffusion import ModelLatentDiffusion, alpha_bar
+from smalldiffusion.latent_diffusion import ModelLatentDiffusion
+from smalldiffusion.model import alpha_bar
 
 __all__ = ['ModelLatentDiffusion', 'alpha_bar']

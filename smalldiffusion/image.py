@@ -71,7 +71,8 @@ def sample_grid(x: Tensor, # images in [-1, 1], shape (B, C, H, W)
 def show_images(x: Tensor, ax=None, title: str|None=None, nrow: int=8):
     "Show a batch of images in [-1, 1] as a grid on a matplotlib axis"
     import matplotlib.pyplot as plt  # only needed for display
-    ax = ax or plt.subplots(figsize=(4, 4))[1]
+    rows = -(-len(x) // nrow)                                    # ceil: rows of the grid
+    ax = ax or plt.subplots(figsize=(0.9 * min(nrow, len(x)), 0.9 * rows))[1]   # about an inch an image
     ax.imshow(sample_grid(x, nrow).permute(1, 2, 0), interpolation='nearest'); ax.axis('off')
     if title: ax.set_title(title)
     return ax

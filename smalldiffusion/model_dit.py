@@ -117,7 +117,7 @@ def _dit_unpatchify(self, x):  # (B, N, p*p*C) -> (B, C, H, W)
 DiT.init, DiT.unpatchify = _dit_init, _dit_unpatchify
 
 # %% ../nbs/03a_dit.ipynb #b0d7e5f4
-from .model import check_dtype
+from .checks import check_dtype
 
 # %% ../nbs/03a_dit.ipynb #52718887
 def _dit_forward(self, x, sigma, cond=None):  # (B, C, H, W), () or (B, 1, 1, 1), (B, ...) -> (B, C, H, W)

@@ -12,6 +12,7 @@ from itertools import pairwise
 from torch import nn
 from einops import rearrange
 from .model import alpha, ModelMixin, Attention, CondSequential, SigmaEmbedderSinCos   # alpha: 0.5 code imports it from here
+from .checks import check_dtype
 
 # %% ../nbs/03_unet.ipynb #ad0a184b
 def Normalize(ch: int, # number of channels
@@ -114,36 +115,29 @@ class Unet(nn.Module, ModelMixin):
         self.ups = up_path(ch_dims, num_res_blocks, attn_resolutions, low_res, make_block)
         self.out_layer = nn.Sequential(Normalize(ch), nn.SiLU(), nn.Conv2d(ch, out_ch, 3, 1, 1))
 
-# %% ../nbs/03_unet.ipynb #b0d7e5f3
-from .model import check_dtype
+    def embed(self, x, sigma, cond=None):  # -> (B, E)
+        "σ-embedding, plus the condition's embedding for a conditional model"
+        self.check_input(x, cond); check_dtype(self, x, weight=self.conv_in.weight)
+        emb = self.sig_embed(x.shape[0], sigma.squeeze())
+        return emb if self.cond_embed is None else emb + self.cond_embed(cond)
 
-# %% ../nbs/03_unet.ipynb #bc7f314b
-def _unet_embed(self, x, sigma, cond=None):  # -> (B, E)
-    "σ-embedding, plus the condition's embedding for a conditional model"
-    self.check_input(x, cond); check_dtype(self, x, weight=self.conv_in.weight)
-    emb = self.sig_embed(x.shape[0], sigma.squeeze())
-    return emb if self.cond_embed is None else emb + self.cond_embed(cond)
+    def encode(self, h, emb):  # (B, C, H, W) -> list of skips, the last at the lowest resolution
+        "Down path: every intermediate feature map is kept for the up path"
+        hs = [self.conv_in(h)]
+        for level in self.downs:
+            for block in level.blocks: hs.append(block(hs[-1], emb))
+            if hasattr(level, 'downsample'): hs.append(level.downsample(hs[-1]))
+        return hs
 
-def _unet_encode(self, h, emb):  # (B, C, H, W) -> list of skips, the last at the lowest resolution
-    "Down path: every intermediate feature map is kept for the up path"
-    hs = [self.conv_in(h)]
-    for level in self.downs:
-        for block in level.blocks: hs.append(block(hs[-1], emb))
-        if hasattr(level, 'downsample'): hs.append(level.downsample(hs[-1]))
-    return hs
+    def decode(self, h, hs, emb):  # (B, C_low, r, r) -> (B, ch, H, W); consumes hs
+        "Up path: each block reads [features, last skip]"
+        for level in self.ups:
+            for block in level.blocks: h = block(torch.cat([h, hs.pop()], dim=1), emb)
+            if hasattr(level, 'upsample'): h = level.upsample(h)
+        return h
 
-# %% ../nbs/03_unet.ipynb #33b5c2fe
-def _unet_decode(self, h, hs, emb):  # (B, C_low, r, r) -> (B, ch, H, W); consumes hs
-    "Up path: each block reads [features, last skip]"
-    for level in self.ups:
-        for block in level.blocks: h = block(torch.cat([h, hs.pop()], dim=1), emb)
-        if hasattr(level, 'upsample'): h = level.upsample(h)
-    return h
-
-def _unet_forward(self, x, sigma, cond=None):  # (B, C_in, H, W) -> (B, C_out, H, W)
-    emb = self.embed(x, sigma, cond)
-    hs = self.encode(x, emb)
-    h = self.mid(hs[-1], emb)
-    return self.out_layer(self.decode(h, hs, emb))
-
-Unet.embed, Unet.encode, Unet.decode, Unet.forward = _unet_embed, _unet_encode, _unet_decode, _unet_forward
+    def forward(self, x, sigma, cond=None):  # (B, C_in, H, W) -> (B, C_out, H, W)
+        emb = self.embed(x, sigma, cond)
+        hs = self.encode(x, emb)
+        h = self.mid(hs[-1], emb)
+        return self.out_layer(self.decode(h, hs, emb))
