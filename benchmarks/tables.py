@@ -48,7 +48,7 @@ def main(path=DEFAULT):
     res = json.loads(Path(path).read_text())
     print(f"Sampler benchmark ({res['hardware']}, {res['seconds'] / 60:.0f} min). ours / best peer, lower is better:\n")
     print('(a) trailing and Karras grids only\n\n' + headline_table(res, 'restricted') + '\n')
-    print('(b) every grid (trailing, Karras, sigmas_trig with the data std)\n\n' + headline_table(res, 'best grid') + '\n')
+    print('(b) every grid (trailing, Karras, sigmas_trig with the data std, calibrated on the model at 5-20 evaluations)\n\n' + headline_table(res, 'best grid') + '\n')
     print('Best on each side, restricted grids (median error)\n\n' + winners_table(res, 'restricted') + '\n')
     print('Best on each side, every grid (median error)\n\n' + winners_table(res, 'best grid') + '\n')
     print('Stochastic samplers, sliced W2 to fresh draws, best grid on each side\n\n' + sde_table(res) + '\n')

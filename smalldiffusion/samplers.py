@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['sigmas_karras', 'sigmas_trig', 'samples_heun', 'samples_dpmpp_2m', 'samples_dpmpp_2m_sde', 'adams_weights',
-           'samples_trig_pc', 'exp_adams_weights', 'samples_eps_adams', 'x0_adams_weights', 'samples_x0_adams']
+           'samples_trig_pc', 'exp_adams_weights', 'samples_eps_adams', 'x0_adams_weights', 'samples_x0_adams',
+           'sigmas_calibrated']
 
 # %% ../nbs/02a_samplers.ipynb #7d806530
 import math
@@ -304,3 +305,37 @@ def samples_x0_adams(model,                 # a ModelMixin model predicting ε (
 def _x0_adams_step(Ds: list, nodes: list, l0: float, l1: float, x: Tensor) -> Tensor:
     if math.isinf(l1): return Ds[-1]                                        # σ = 0: the denoised estimate
     return math.exp(l0 - l1) * x + sum(w * D for w, D in zip(x0_adams_weights(nodes, l0, l1), Ds))
+
+# %% ../nbs/02a_samplers.ipynb #6c1f0a02
+def _coordinate_search(loss, ls: list, sweeps: int, tries: int) -> list:
+    "Move each interior ls[i] within (ls[i+1], ls[i-1]) to the best of `tries` points, finer each sweep."
+    best = loss(ls)
+    for sweep in range(sweeps):
+        for i in range(1, len(ls) - 1):
+            gap = (ls[i - 1] - ls[i + 1]) / (tries + 1) / 2**sweep
+            for k in [k for k in range(-(tries // 2), tries // 2 + 1) if k]:
+                cand = ls[:i] + [ls[i] + k * gap] + ls[i + 1:]
+                if ls[i + 1] < cand[i] < ls[i - 1] and (l := loss(cand)) < best: best, ls = l, cand
+    return ls
+
+# %% ../nbs/02a_samplers.ipynb #6c1f0a03
+def sigmas_calibrated(model,              # ε-prediction model the grid is for
+                      schedule_or_sigmas, # a Schedule, or a tensor of sigmas whose range is used
+                      steps: int,         # number of sampling steps: steps + 1 values from σ_max to σ_min
+                      sampler=None,       # sampler(model, sigmas, xt=...) the grid is for (None: samples_eps_adams, order 2, corrector 0.5)
+                      xt: Tensor=None,    # calibration noise at σ_max (None: `batchsize` draws with `seed`)
+                      batchsize: int=128, # calibration trajectories when xt is None
+                      seed: int=0,        # seed of the calibration noise when xt is None
+                      sweeps: int=2,      # passes over the interior levels, each searching half as far
+                      tries: int=8,       # candidate positions per level and pass
+                      fine_steps: int=200) -> Tensor: # Karras steps of the sampler's own reference solve
+    "σ_max → σ_min grid whose interior levels are moved one at a time (as Align Your Steps) to bring `sampler` closest to its own fine solve."
+    steps, (lo, hi) = _check_steps(steps), _sigma_range(schedule_or_sigmas)
+    sampler = sampler or (lambda m, s, xt: samples_eps_adams(m, s, xt=xt, order=2, corrector=0.5))
+    if xt is None:
+        with torch.random.fork_rng(): torch.manual_seed(seed); xt = hi * model.rand_input(batchsize)
+    run = lambda ls: list(sampler(model, torch.tensor(ls, dtype=torch.float64).exp(), xt=xt))[-1]
+    karras = lambda n: sigmas_karras(torch.tensor([lo, hi], dtype=torch.float64), n, final_zero=False).log().tolist()
+    target = run(karras(fine_steps))
+    loss = lambda ls: float((run(ls) - target).flatten(1).norm(dim=1).mean().nan_to_num(math.inf))
+    return torch.tensor(_coordinate_search(loss, karras(steps), sweeps, tries), dtype=torch.float64).exp()
