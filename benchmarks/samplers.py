@@ -24,7 +24,7 @@ grid; the best is taken over samplers, settings, grids and ends on both sides al
 Our settings (orders 2 and 3, corrector weights 1, 0.5 and 0, lower-order final steps or not) are a fixed list, the
 weight 0.5 chosen on mixture16; no setting is chosen per problem or per budget.
 
-    python benchmarks/samplers.py            # everything, writes benchmarks/results/*.json and *.png (~15 min, 2 CPUs)
+    python benchmarks/samplers.py            # everything, writes benchmarks/results/*.json and *.png (10-20 min, 2 CPUs)
     python benchmarks/samplers.py --quick    # small batches, for a smoke run
 """
 import argparse, contextlib, io, itertools, json, math, os, statistics, tempfile, time, warnings
