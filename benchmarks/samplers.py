@@ -9,20 +9,25 @@ The error of a sample is its L2 distance to a reference from the same noise: a f
 probability-flow ODE (to σ = 0 for the exact mixtures; to the training σ_min = 0.01 and then its denoised estimate
 for the network, which every sampler's last step also takes). We report the median and the RMS over the batch.
 
-Grids: 'trailing' (diffusers' trailing spacing), 'karras' (ρ = 7) and 'trig' (`sigmas_trig` with σ_data, the data's
-standard deviation), all ending at σ = 0. Every grid is injected into every diffusers scheduler (`sigmas`/`timesteps`
+Grids: 'trailing' (diffusers' trailing spacing), 'karras' (ρ = 7), 'trig' (`sigmas_trig` with σ_data, the data's
+standard deviation), and at 5, 10 and 20 evaluations two grids calibrated on the model (`sigmas_calibrated`, as Align
+Your Steps: one for our eps-Adams order 2 with corrector weight 0.5, one for DEIS-2, on 128 draws of calibration noise
+with their own seed; Heun, two calls per step, skips them), each with two ends, as diffusers' `final_sigmas_type`: 'zero' (the last step goes to σ = 0) and
+'sigma_min' (every step stays above the schedule's σ_min; the sample is returned there and its error includes the
+distance from σ_min to 0). Every grid and end is injected into every diffusers scheduler (`sigmas`/`timesteps`
 overwritten after `set_timesteps`), except DDIMScheduler, whose step indexes the training ᾱ by integer timestep: it
-runs on its native trailing grid only. DEISMultistepScheduler cannot step to σ = 0 (its λ is infinite there): it gets
-each grid's steps ending at the schedule's σ_min (as its own `set_timesteps` does, without the repeated σ_min its Karras
-option ends with), and its error includes the distance from σ_min to 0.
+runs on its native trailing grid only. DEISMultistepScheduler cannot step to σ = 0 (its λ is infinite there): it runs
+the 'sigma_min' ends only (as its own `set_timesteps` does, without the repeated σ_min its Karras option ends with).
 
 Headlines per problem and budget: best of ours / best peer, (a) on the trailing and Karras grids only, (b) on every
-grid; the best is taken over samplers, settings and grids on both sides alike, separately for median and RMS.
+grid; the best is taken over samplers, settings, grids and ends on both sides alike, separately for median and RMS.
+Our settings (orders 2 and 3, corrector weights 1, 0.5 and 0, lower-order final steps or not) are a fixed list, the
+weight 0.5 chosen on mixture16; no setting is chosen per problem or per budget.
 
-    python benchmarks/samplers.py            # everything, writes benchmarks/results/*.json and *.png (~15 min, 2 CPUs)
+    python benchmarks/samplers.py            # everything, writes benchmarks/results/*.json and *.png (10-20 min, 2 CPUs)
     python benchmarks/samplers.py --quick    # small batches, for a smoke run
 """
-import argparse, contextlib, io, json, math, os, statistics, tempfile, time, warnings
+import argparse, contextlib, io, itertools, json, math, os, statistics, tempfile, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +37,8 @@ from diffusers import (DDIMScheduler, EulerDiscreteScheduler, HeunDiscreteSchedu
                        EulerAncestralDiscreteScheduler)
 from smalldiffusion import ScheduleDDPM, TimeInputMLP, samples, training_loop
 from smalldiffusion.model import Scaled
-from smalldiffusion.samplers import (sigmas_karras, sigmas_trig, samples_trig_pc, samples_dpmpp_2m, samples_heun,
-                                     samples_dpmpp_2m_sde, samples_eps_adams)
+from smalldiffusion.samplers import (sigmas_karras, sigmas_trig, sigmas_calibrated, samples_trig_pc, samples_dpmpp_2m, samples_heun,
+                                     samples_dpmpp_2m_sde, samples_eps_adams, samples_x0_adams)
 from smalldiffusion.mixture import GaussianMixture, GaussianMixtureDenoiser, solve_pf_ode
 
 HERE = Path(__file__).parent
@@ -100,8 +105,11 @@ def make_problem(name: str, batch: int, ref_steps: int, seed: int=0) -> dict:
                 mixture=None if name == 'digits_mlp' else mix)
 
 # ---------------------------------------------------------------- grids
-def make_grid(grid: str, steps: int, sigma_data: float, final_zero: bool=True) -> torch.Tensor:
-    "steps + 1 float64 sigmas from σ_max to 0 (or, `final_zero=False`, to σ_min)."
+def make_grid(grid: str, steps: int, sigma_data: float, final_zero: bool=True, model=None) -> torch.Tensor:
+    "steps + 1 float64 sigmas from σ_max to 0 (or, `final_zero=False`, to σ_min); calibrated grids need the model."
+    if grid in CALIBRATED:                                      # calibrated to σ_min; the zero end adds a step to 0
+        sigs = calibrated(model, grid, steps - final_zero)
+        return torch.cat([sigs, sigs.new_zeros(1)]) if final_zero else sigs
     if grid == 'trailing':
         sigs = SCHEDULE.sample_sigmas(steps).double()
         return torch.cat([sigs[:-1], sigs.new_zeros(1)]) if final_zero else sigs
@@ -109,7 +117,24 @@ def make_grid(grid: str, steps: int, sigma_data: float, final_zero: bool=True) -
     if grid == 'trig': return sigmas_trig(SCHEDULE, steps, sigma_data=sigma_data, final_zero=final_zero)
     raise ValueError(grid)
 
-GRIDS = ('trailing', 'karras', 'trig')
+GRIDS = ('trailing', 'karras', 'trig', 'calibrated', 'calibrated DEIS')
+CALIBRATED = {   # grid -> the sampler `sigmas_calibrated` fits it to: ours, and DEIS-2 (our eps-Adams without corrector)
+    'calibrated': lambda m, s, xt: samples_eps_adams(m, s, xt=xt, order=2, corrector=0.5),
+    'calibrated DEIS': lambda m, s, xt: samples_eps_adams(m, s, xt=xt, order=2, corrector=0.)}
+CAL_BUDGETS, CAL_BATCH, CAL_SEED = (5, 10, 20), 128, 1000   # calibration noise: its own seed, never the test noise
+_CAL, CAL_SECONDS = {}, {}
+
+def calibrated(model, grid: str, steps: int) -> torch.Tensor:
+    "The `grid` calibrated for `model` with `steps` steps to σ_min (computed once; seconds summed in CAL_SECONDS)."
+    key = (id(model), grid, steps)
+    if key not in _CAL:
+        t0 = time.time()
+        xt = SIG_MAX * torch.randn(CAL_BATCH, *model.input_dims, generator=torch.Generator().manual_seed(CAL_SEED),
+                                   dtype=torch.float64)
+        _CAL[key] = sigmas_calibrated(model, SCHEDULE, steps, sampler=CALIBRATED[grid], xt=xt)
+        CAL_SECONDS[id(model)] = CAL_SECONDS.get(id(model), 0.) + time.time() - t0
+    return _CAL[key]
+ENDS = ('zero', 'sigma_min')                     # diffusers' final_sigmas_type: step to σ = 0, or stop at σ_min
 
 # ---------------------------------------------------------------- peers
 class Counted:
@@ -136,9 +161,11 @@ def _peer_configs() -> dict:
 PEERS = _peer_configs()
 VE_FORM = (EulerDiscreteScheduler, HeunDiscreteScheduler, EulerAncestralDiscreteScheduler)  # step x = x0 + σε
 
-def peer_steps(cls, nfe: int) -> int:
-    "Steps that fit in `nfe` model calls (Heun: 2 per step but 1 for the last, which ends at σ = 0)."
-    return (nfe + 1) // 2 if cls is HeunDiscreteScheduler else nfe
+def peer_steps(cls, nfe: int, end: str='zero') -> int:
+    "Steps that fit in `nfe` model calls (Heun: 2 per step but 1 for a last step to σ = 0)."
+    return heun_steps(nfe, end) if cls is HeunDiscreteScheduler else nfe
+
+def heun_steps(nfe: int, end: str='zero') -> int: return (nfe + 1) // 2 if end == 'zero' else nfe // 2
 
 def inject(sch, sigs: torch.Tensor):
     "Make a set-up scheduler step on `sigs` (float64, N + 1 values): overwrite its sigmas and (distinct) timesteps."
@@ -152,15 +179,15 @@ def inject(sch, sigs: torch.Tensor):
     if isinstance(sch, DPMSolverSinglestepScheduler): sch.sample = None
 
 @torch.no_grad()
-def run_peer(cls, kwargs: dict, grid, nfe: int, x_start, model, sigma_data: float, seed=None):
-    "Final σ-form sample of a diffusers scheduler on `grid`, and the model calls it made."
+def run_peer(cls, kwargs: dict, grid, nfe: int, x_start, model, sigma_data: float, seed=None, end: str='zero'):
+    "Final σ-form sample of a diffusers scheduler on `grid` with `end`, and the model calls it made ((None, 0): cannot run)."
     sch, eps = cls(**BETAS, **kwargs), Counted(model)
-    steps = peer_steps(cls, nfe)
+    steps = peer_steps(cls, nfe, end)
     sch.set_timesteps(steps)
-    if cls is not DDIMScheduler:
-        # DEIS cannot step to σ = 0 (λ = ∞ there): it gets the grid's `steps` steps down to σ_min, as its own grids end
-        inject(sch, make_grid(grid, steps, sigma_data, final_zero=cls is not DEISMultistepScheduler))
-    elif grid != 'trailing': return None, 0
+    if cls is DEISMultistepScheduler and end == 'zero': return None, 0   # λ = ∞ at σ = 0: DEIS stops at σ_min
+    if grid in CALIBRATED and steps != nfe: return None, 0              # calibrated for one call per step: not Heun
+    if cls is not DDIMScheduler: inject(sch, make_grid(grid, steps, sigma_data, final_zero=end == 'zero', model=model))
+    elif grid != 'trailing' or end != 'zero': return None, 0             # DDIM: its native trailing grid only
     if seed is not None: torch.manual_seed(seed)
     if cls in VE_FORM:
         x = x_start.clone()
@@ -180,16 +207,22 @@ def run_peer(cls, kwargs: dict, grid, nfe: int, x_start, model, sigma_data: floa
 # ---------------------------------------------------------------- ours
 def _ours() -> dict:
     "name -> (sampler(model, sigmas, xt, sigma_data), steps for a budget): the package's ODE samplers and settings."
-    one = lambda nfe: nfe
-    return {
+    one = lambda nfe, end: nfe
+    adams = {}
+    for form, f in (('eps', samples_eps_adams), ('x0', samples_x0_adams)):
+        for order in (2, 3):
+            for c in (1., 0.5, 0.):
+                for lof in (False, True):
+                    kw = dict(order=order, corrector=c, lower_order_final=lof)
+                    name = f'samples_{form}_adams order {order}, corrector {c:g}' + (', lower-order final' if lof else '')
+                    adams[name] = ((lambda f, kw: lambda m, s, x, sd: f(m, s, xt=x, **kw))(f, kw), one)
+    return adams | {
         'samples (DDIM)': (lambda m, s, x, sd: samples(m, s, xt=x), one),
         'samples gam=2': (lambda m, s, x, sd: samples(m, s, gam=2., xt=x), one),
-        'samples_heun': (lambda m, s, x, sd: samples_heun(m, s, xt=x), lambda nfe: (nfe + 1) // 2),
+        'samples_heun': (lambda m, s, x, sd: samples_heun(m, s, xt=x), heun_steps),
         'samples_dpmpp_2m': (lambda m, s, x, sd: samples_dpmpp_2m(m, s, xt=x), one),
         'samples_trig_pc order 2': (lambda m, s, x, sd: samples_trig_pc(m, s, xt=x, order=2, sigma_data=sd), one),
         'samples_trig_pc order 3': (lambda m, s, x, sd: samples_trig_pc(m, s, xt=x, order=3, sigma_data=sd), one),
-        'samples_eps_adams order 2': (lambda m, s, x, sd: samples_eps_adams(m, s, xt=x, order=2), one),
-        'samples_eps_adams order 3': (lambda m, s, x, sd: samples_eps_adams(m, s, xt=x, order=3), one),
     }
 
 OURS = _ours()
@@ -203,10 +236,11 @@ class CountedModel(torch.nn.Module):
         self.calls += 1
         return self.model.predict_eps(x, sigma)
 
-def run_ours(name: str, grid: str, nfe: int, x_start, model, sigma_data: float):
+def run_ours(name: str, grid: str, nfe: int, x_start, model, sigma_data: float, end: str='zero'):
     sampler, steps = OURS[name]
+    if grid in CALIBRATED and steps(nfe, end) != nfe: return None, 0   # calibrated for one call per step: not Heun
     m = CountedModel(model)
-    *_, x = sampler(m, make_grid(grid, steps(nfe), sigma_data), x_start, sigma_data)
+    *_, x = sampler(m, make_grid(grid, steps(nfe, end), sigma_data, final_zero=end == 'zero', model=model), x_start, sigma_data)
     return x, m.calls
 
 # ---------------------------------------------------------------- ODE benchmark
@@ -215,21 +249,21 @@ def errors(x, ref) -> dict:
     if not torch.isfinite(d).all(): return dict(median=math.nan, rms=math.nan)   # diverged: never the best
     return dict(median=float(d.median()), rms=float(d.pow(2).mean().sqrt()))
 
-def run_ode(prob: dict, budgets=BUDGETS, peers=None, ours=None, grids=GRIDS) -> list:
-    "One row per (side, sampler, grid, budget): model calls made and the error statistics."
+def run_ode(prob: dict, budgets=BUDGETS, peers=None, ours=None, grids=GRIDS, ends=ENDS) -> list:
+    "One row per (side, sampler, grid, end, budget): model calls made and the error statistics."
     rows, args = [], (prob['x_start'], prob['model'], prob['sigma_data'])
-    for nfe in budgets:
-        for grid in grids:
-            for name in (peers or PEERS):
-                try: x, calls = run_peer(*PEERS[name], grid, nfe, *args)
-                except Exception as e:                                # e.g. UniPC without lower-order final at σ = 0
-                    rows.append(dict(side='peer', sampler=name, grid=grid, budget=nfe, nfe=0, median=math.nan,
-                                     rms=math.nan, error=f'{type(e).__name__}: {str(e)[:80]}')); continue
-                if x is not None:
-                    rows.append(dict(side='peer', sampler=name, grid=grid, budget=nfe, nfe=calls, **errors(x, prob['ref'])))
-            for name in (ours or OURS):
-                x, calls = run_ours(name, grid, nfe, *args)
-                rows.append(dict(side='ours', sampler=name, grid=grid, budget=nfe, nfe=calls, **errors(x, prob['ref'])))
+    for nfe, grid, end in itertools.product(budgets, grids, ends):
+        if grid in CALIBRATED and nfe not in CAL_BUDGETS: continue
+        at = dict(grid=grid, end=end, budget=nfe)
+        for name in (peers or PEERS):
+            try: x, calls = run_peer(*PEERS[name], grid, nfe, *args, end=end)
+            except Exception as e:                                    # e.g. UniPC without lower-order final at σ = 0
+                rows.append(dict(side='peer', sampler=name, **at, nfe=0, median=math.nan, rms=math.nan,
+                                 error=f'{type(e).__name__}: {str(e)[:80]}')); continue
+            if x is not None: rows.append(dict(side='peer', sampler=name, **at, nfe=calls, **errors(x, prob['ref'])))
+        for name in (ours or OURS):
+            x, calls = run_ours(name, grid, nfe, *args, end=end)
+            if x is not None: rows.append(dict(side='ours', sampler=name, **at, nfe=calls, **errors(x, prob['ref'])))
     assert all(r['nfe'] <= r['budget'] for r in rows), 'a sampler exceeded its budget'
     return rows
 
@@ -237,6 +271,10 @@ def best(rows, side: str, budget: int, stat: str, grids) -> dict:
     "The row with the smallest `stat` among this side's finite rows at this budget on these grids."
     cand = [r for r in rows if r['side'] == side and r['budget'] == budget and r['grid'] in grids and math.isfinite(r[stat])]
     return min(cand, key=lambda r: r[stat])
+
+def where(row) -> str:
+    "sampler, grid (and ', to σ_min' when the grid stops there)."
+    return f"{row['sampler']}, {row['grid']}" + (', to σ_min' if row.get('end') == 'sigma_min' else '')
 
 def headline(rows, budgets=BUDGETS) -> list:
     "ours / best peer per budget and statistic, restricted to trailing+Karras and on every grid."
@@ -246,7 +284,7 @@ def headline(rows, budgets=BUDGETS) -> list:
             for stat in ('median', 'rms'):
                 o, p = best(rows, 'ours', b, stat, grids), best(rows, 'peer', b, stat, grids)
                 out.append(dict(grids=kind, budget=b, stat=stat, ratio=o[stat] / p[stat], ours=o[stat], peer=p[stat],
-                                ours_name=f"{o['sampler']}, {o['grid']}", peer_name=f"{p['sampler']}, {p['grid']}"))
+                                ours_name=where(o), peer_name=where(p)))
     return out
 
 # ---------------------------------------------------------------- stochastic samplers
@@ -271,7 +309,7 @@ def run_sde(prob: dict, n: int, budgets=(10, 20, 50), seed: int=0) -> list:
                  sw2=sliced_wasserstein(mix.sample(n, torch.Generator().manual_seed(seed + 101)), fresh))]
     x0 = SIG_MAX * torch.randn(n, mix.means.shape[1], generator=torch.Generator().manual_seed(seed + 2), dtype=torch.float64)
     for b in budgets:
-        for grid in GRIDS:
+        for grid in GRIDS[:3]:                                        # the fixed grids (not calibrated)
             for name, (cls, kw) in SDE_PEERS.items():
                 x, _ = run_peer(cls, kw, grid, b, x0, model, sd, seed=seed + 3)
                 rows.append(dict(side='peer', sampler=name, grid=grid, budget=b, sw2=sliced_wasserstein(x, fresh)))
@@ -389,13 +427,14 @@ def main(argv=None):
     from diffusers.utils import logging as dlog; dlog.set_verbosity_error()
     batch, ref_steps, sde_n = (128, 200, 256) if args.quick else (1024, 1000, 2000)
     out = Path(args.out); t_all = time.time()
-    results = dict(budgets=list(BUDGETS), hardware=f'{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, no GPU'
+    results = dict(budgets=list(BUDGETS), settings=dict(ours=len(OURS), peers=len(PEERS)), hardware=f'{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, no GPU'
                    if not torch.cuda.is_available() else torch.cuda.get_device_name(), problems=[], sde=[])
     for name in args.problems:
         t0 = time.time(); prob = make_problem(name, batch, ref_steps)
         rows = run_ode(prob)
         keep = {k: prob[k] for k in ('name', 'sigma_data', 'ref_error_half_steps', 'tuned_here', 'train_seconds', 'ref_seconds')}
-        results['problems'].append(dict(**keep, batch=batch, rows=rows, headline=headline(rows), seconds=time.time() - t0))
+        results['problems'].append(dict(**keep, batch=batch, rows=rows, headline=headline(rows), seconds=time.time() - t0,
+                                        calibration_seconds=CAL_SECONDS.get(id(prob['model']), 0.)))
         print(f'{name}: {time.time() - t0:.0f} s', flush=True)
         if prob['mixture'] is not None:
             t0 = time.time(); srows = run_sde(prob, sde_n)

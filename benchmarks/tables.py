@@ -5,7 +5,7 @@
 Prints the two headlines (ours / best peer on the trailing and Karras grids only, and on every grid), each with the
 median and the RMS error per problem and budget, then the stochastic and the overhead ratios, ready to paste.
 """
-import json, sys
+import json, math, sys
 from pathlib import Path
 
 DEFAULT = Path(__file__).parent / 'results' / 'samplers.json'
@@ -31,6 +31,32 @@ def winners_table(res: dict, grids: str) -> str:
             lines.append(f"| {p['name']} | {side} | " + ' | '.join(f"{cells[b][side + '_name']} ({cells[b][side]:.2g})" for b in budgets) + ' |')
     return '\n'.join(lines)
 
+def single_setting(res: dict, side: str, grids=('trailing', 'karras')) -> tuple:
+    """The one (sampler, grid, end) of `side` whose errors, over every problem, budget and statistic, are closest to the
+    best of both sides in geometric mean: (geometric mean, worst ratio, its name)."""
+    ratios = {}
+    for p in res['problems']:
+        for b in res['budgets']:
+            cell = [r for r in p['rows'] if r['budget'] == b and r['grid'] in grids]
+            for stat in ('median', 'rms'):
+                top = min(r[stat] for r in cell if math.isfinite(r[stat]))
+                for r in cell:
+                    if r['side'] == side:
+                        key = (r['sampler'], r['grid'], r['end'])
+                        ratios.setdefault(key, []).append(r[stat] / top if math.isfinite(r[stat]) else math.inf)
+    n = max(len(v) for v in ratios.values())
+    score = {k: math.exp(sum(map(math.log, v)) / n) for k, v in ratios.items() if len(v) == n}
+    k = min(score, key=score.get)
+    return score[k], max(ratios[k]), f"{k[0]}, {k[1]}" + (', to σ_min' if k[2] == 'sigma_min' else '')
+
+def single_setting_table(res: dict) -> str:
+    "One setting per side for every problem and budget (trailing and Karras grids): its error / the best of both sides."
+    lines = ['| side | the one setting | geometric mean | worst |', '|---|---|---|---|']
+    for side in ('ours', 'peer'):
+        g, w, name = single_setting(res, side)
+        lines.append(f'| {side} | {name} | {g:.2f} | {w:.1f} |')
+    return '\n'.join(lines)
+
 def sde_table(res: dict) -> str:
     lines = ['| problem | NFE | ours (sliced W2) | best peer | ours / peer |', '|---|---|---|---|---|']
     for p in res.get('sde', []):
@@ -48,9 +74,10 @@ def main(path=DEFAULT):
     res = json.loads(Path(path).read_text())
     print(f"Sampler benchmark ({res['hardware']}, {res['seconds'] / 60:.0f} min). ours / best peer, lower is better:\n")
     print('(a) trailing and Karras grids only\n\n' + headline_table(res, 'restricted') + '\n')
-    print('(b) every grid (trailing, Karras, sigmas_trig with the data std)\n\n' + headline_table(res, 'best grid') + '\n')
+    print('(b) every grid (trailing, Karras, sigmas_trig with the data std, calibrated on the model at 5-20 evaluations)\n\n' + headline_table(res, 'best grid') + '\n')
     print('Best on each side, restricted grids (median error)\n\n' + winners_table(res, 'restricted') + '\n')
     print('Best on each side, every grid (median error)\n\n' + winners_table(res, 'best grid') + '\n')
+    print('One setting for everything (trailing and Karras grids; error / best of both sides)\n\n' + single_setting_table(res) + '\n')
     print('Stochastic samplers, sliced W2 to fresh draws, best grid on each side\n\n' + sde_table(res) + '\n')
     print('Overhead outside the model call (trivial model, batch 1, 50 steps)\n\n' + overhead_table(res))
 

@@ -12,9 +12,10 @@ __all__ = ['Schedule', 'ScheduleLogLinear', 'ScheduleDDPM', 'ScheduleLDM', 'Sche
            'model_dit', 'model_unet', 'sigmas_from_betas', 'make_ema', 'save_checkpoint', 'load_checkpoint',
            'NonFiniteLossError', 'invert', 'check_sigmas', 'prepare_sampling', 'flow_compatible', 'FlowAsEps',
            'sigmas_karras', 'sigmas_trig', 'samples_heun', 'samples_dpmpp_2m', 'samples_dpmpp_2m_sde',
-           'samples_trig_pc', 'adams_weights', 'samples_eps_adams', 'exp_adams_weights', 'GaussianMixture',
-           'GaussianMixtureDenoiser', 'gaussian_flow', 'solve_pf_ode', 'GaussianMixtureFlow', 'class_distance',
-           'Digits', 'DigitsFD', 'frechet_distance', 'sample_grid', 'save_grid', 'image_dataset']
+           'samples_trig_pc', 'adams_weights', 'samples_eps_adams', 'exp_adams_weights', 'samples_x0_adams',
+           'x0_adams_weights', 'sigmas_calibrated', 'GaussianMixture', 'GaussianMixtureDenoiser', 'gaussian_flow',
+           'solve_pf_ode', 'GaussianMixtureFlow', 'class_distance', 'Digits', 'DigitsFD', 'frechet_distance',
+           'sample_grid', 'save_grid', 'image_dataset']
 
 # %% ../nbs/90_package.ipynb #bb685fd7
 from .schedule import (Schedule, ScheduleLogLinear, ScheduleDDPM, ScheduleLDM, ScheduleCosine, ScheduleSigmoid,
@@ -27,7 +28,8 @@ from .checkpoint import save_checkpoint, load_checkpoint
 from .checks import NonFiniteLossError, check_sigmas, prepare_sampling
 from .sampling import samples, invert
 from .samplers import (sigmas_karras, sigmas_trig, samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde,
-                                     samples_trig_pc, adams_weights, samples_eps_adams, exp_adams_weights)
+                                     samples_trig_pc, adams_weights, samples_eps_adams, exp_adams_weights,
+                                     samples_x0_adams, x0_adams_weights, sigmas_calibrated)
 from .mixture import GaussianMixture, GaussianMixtureDenoiser, gaussian_flow, solve_pf_ode
 from .flow import ScheduleFlow, ScheduleLogNormalFlow, FlowAsEps, flow_compatible, GaussianMixtureFlow
 from .conditional import class_distance
@@ -46,7 +48,8 @@ _all_ = ['Schedule', 'ScheduleLogLinear', 'ScheduleDDPM', 'ScheduleLDM', 'Schedu
          'diffusion', 'data', 'model', 'model_dit', 'model_unet',
          'sigmas_from_betas', 'make_ema', 'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError',  # new since 0.5
          'invert', 'check_sigmas', 'prepare_sampling', 'flow_compatible', 'FlowAsEps', 'sigmas_karras', 'sigmas_trig', 'samples_heun', 'samples_dpmpp_2m',
-         'samples_dpmpp_2m_sde', 'samples_trig_pc', 'adams_weights', 'samples_eps_adams', 'exp_adams_weights', 'GaussianMixture', 'GaussianMixtureDenoiser',
+         'samples_dpmpp_2m_sde', 'samples_trig_pc', 'adams_weights', 'samples_eps_adams', 'exp_adams_weights',
+         'samples_x0_adams', 'x0_adams_weights', 'sigmas_calibrated', 'GaussianMixture', 'GaussianMixtureDenoiser',
          'gaussian_flow', 'solve_pf_ode', 'GaussianMixtureFlow', 'class_distance', 'Digits', 'DigitsFD', 'frechet_distance', 'sample_grid', 'save_grid',
          'image_dataset']
 

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['sigmas_karras', 'sigmas_trig', 'samples_heun', 'samples_dpmpp_2m', 'samples_dpmpp_2m_sde', 'adams_weights',
-           'samples_trig_pc', 'exp_adams_weights', 'samples_eps_adams']
+           'samples_trig_pc', 'exp_adams_weights', 'samples_eps_adams', 'x0_adams_weights', 'samples_x0_adams',
+           'sigmas_calibrated']
 
 # %% ../nbs/02a_samplers.ipynb #7d806530
 import math
@@ -14,8 +15,8 @@ import torch
 from torch import Tensor
 
 # %% ../nbs/02a_samplers.ipynb #819b92de
-from .sampling import prepare_sampling, flow_compatible
-from .schedule import check_int
+from .checks import prepare_sampling, check_int
+from .flow import flow_compatible
 
 def _strictly_decreasing(sigmas: Tensor, name: str) -> list:
     "sigmas as python floats, or a ValueError if a level repeats (multistep steps divide by step lengths)."
@@ -68,8 +69,18 @@ def sigmas_trig(schedule_or_sigmas, # a Schedule, or a tensor of sigmas whose ra
 
 # %% ../nbs/02a_samplers.ipynb #ad4682de
 @flow_compatible
-def samples_heun(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=None, cond: Tensor=None, cfg_scale: float=0.,
-                 accelerator=None, churn: float=0., s_tmin: float=0., s_tmax: float=float('inf'), s_noise: float=1.):
+def samples_heun(model,                 # a ModelMixin model predicting ε (or a flow model: times t in [0, 1])
+                 sigmas: Tensor,        # N+1 non-increasing noise levels for N steps; the last may be 0
+                 *,
+                 batchsize: int=1,      # samples to draw when `xt` is None
+                 xt: Tensor=None,       # starting point at sigmas[0] (default: noise of std sigmas[0])
+                 cond: Tensor=None,     # conditioning, batched like xt, for a conditional model
+                 cfg_scale: float=0.,   # classifier-free guidance scale, 0 = off
+                 accelerator=None,      # an Accelerator: model and tensors on its device
+                 churn: float=0.,       # EDM's S_churn: total noise added over the run (0: deterministic Alg. 1)
+                 s_tmin: float=0.,      # churn only at noise levels σ >= s_tmin (EDM's S_tmin)
+                 s_tmax: float=float('inf'), # ... and σ <= s_tmax (EDM's S_tmax)
+                 s_noise: float=1.):    # EDM's S_noise: std of the added noise relative to the exact (1)
     "EDM's 2nd-order Heun sampler (Karras et al. 2022, Alg. 1; Alg. 2's stochastic churn when `churn` > 0)."
     if not churn >= 0: raise ValueError(f'churn must be >= 0 (0: deterministic Alg. 1), got {churn!r}')
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
@@ -91,8 +102,14 @@ def _heun(model, sigs, xt, eps_fn, churn, s_tmin, s_tmax, s_noise):
 
 # %% ../nbs/02a_samplers.ipynb #b49d130f
 @flow_compatible
-def samples_dpmpp_2m(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=None, cond: Tensor=None,
-                     cfg_scale: float=0., accelerator=None):
+def samples_dpmpp_2m(model,               # a ModelMixin model predicting ε (or a flow model: times t in [0, 1])
+                     sigmas: Tensor,      # N+1 strictly decreasing noise levels for N steps; the last may be 0
+                     *,
+                     batchsize: int=1,    # samples to draw when `xt` is None
+                     xt: Tensor=None,     # starting point at sigmas[0] (default: noise of std sigmas[0])
+                     cond: Tensor=None,   # conditioning, batched like xt, for a conditional model
+                     cfg_scale: float=0., # classifier-free guidance scale, 0 = off
+                     accelerator=None):   # an Accelerator: model and tensors on its device
     "DPM-Solver++(2M) (Lu et al. 2022, Alg. 2): second-order multistep, data prediction."
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
     return _dpmpp_2m(model, _strictly_decreasing(sigmas, 'samples_dpmpp_2m'), xt, _eps_fn(model, cond, cfg_scale), eta=None)
@@ -114,8 +131,15 @@ def _dpmpp_2m(model, sigs, xt, eps_fn, eta):
 
 # %% ../nbs/02a_samplers.ipynb #01ca7bcd
 @flow_compatible
-def samples_dpmpp_2m_sde(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=None, cond: Tensor=None,
-                         cfg_scale: float=0., accelerator=None, eta: float=1.):
+def samples_dpmpp_2m_sde(model,               # a ModelMixin model predicting ε (or a flow model: times t in [0, 1])
+                         sigmas: Tensor,      # N+1 strictly decreasing noise levels for N steps; the last may be 0
+                         *,
+                         batchsize: int=1,    # samples to draw when `xt` is None
+                         xt: Tensor=None,     # starting point at sigmas[0] (default: noise of std sigmas[0])
+                         cond: Tensor=None,   # conditioning, batched like xt, for a conditional model
+                         cfg_scale: float=0., # classifier-free guidance scale, 0 = off
+                         accelerator=None,    # an Accelerator: model and tensors on its device
+                         eta: float=1.):      # fraction of the reverse SDE's noise (1: the SDE, 0: the ODE)
     "DPM-Solver++(2M) SDE (Lu et al. 2022; diffusers' sde-dpmsolver++, midpoint), with k-diffusion's noise fraction `eta`."
     if not eta >= 0: raise ValueError(f'eta must be >= 0 (1: the reverse SDE, 0: the ODE), got {eta!r}')
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
@@ -149,8 +173,17 @@ def _adams_step(Fs: list, nodes: list, t0: float, t1: float) -> Tensor:
 
 # %% ../nbs/02a_samplers.ipynb #499f81fc
 @flow_compatible(start_order=2)
-def samples_trig_pc(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=None, cond: Tensor=None, cfg_scale: float=0.,
-                    accelerator=None, order: int=3, sigma_data: float=0.5, corrector: bool=True):
+def samples_trig_pc(model,                 # a ModelMixin model predicting ε (or a flow model: times t in [0, 1])
+                    sigmas: Tensor,        # N+1 strictly decreasing noise levels for N steps; the last may be 0
+                    *,
+                    batchsize: int=1,      # samples to draw when `xt` is None
+                    xt: Tensor=None,       # starting point at sigmas[0] (default: noise of std sigmas[0])
+                    cond: Tensor=None,     # conditioning, batched like xt, for a conditional model
+                    cfg_scale: float=0.,   # classifier-free guidance scale, 0 = off
+                    accelerator=None,      # an Accelerator: model and tensors on its device
+                    order: int=3,          # values of F in the predictor polynomial (1: Euler in θ), 1..4
+                    sigma_data: float=0.5, # the data's standard deviation σ_d, which sets θ = atan(σ/σ_d)
+                    corrector: bool=True): # redo each step with the next F as an extra node (no extra call)
     "Adams predictor (`order`) + free Adams–Moulton corrector in the TrigFlow angle (Lu & Song 2024; PEC as UniPC, Zhao et al. 2023)."
     _check_method_args(order, sigma_data)
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
@@ -159,15 +192,15 @@ def samples_trig_pc(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=None,
 
 # %% ../nbs/02a_samplers.ipynb #fa4a8277
 @torch.no_grad()
-def _trig_pc(model, sigs, xt, eps_fn, order, c, corrector):
+def _trig_pc(model, sigs, xt, eps_fn, order, sigma_data, corrector):
     model.eval()
-    th, Fs, y = [math.atan(s / c) for s in sigs], [], xt / math.hypot(sigs[0], c)  # y = x / sqrt(σ² + σ_d²)
+    th, Fs, y = [math.atan(s / sigma_data) for s in sigs], [], xt / math.hypot(sigs[0], sigma_data)  # y = x / sqrt(σ² + σ_d²)
     for i, (sig, sig_next) in enumerate(pairwise(sigs)):
-        Fs = Fs[-order:] + [(sig * y - math.hypot(sig, c) * eps_fn(xt, sig)) / c]   # F at θ_i; dy/dθ = -F
+        Fs = Fs[-order:] + [(sig * y - math.hypot(sig, sigma_data) * eps_fn(xt, sig)) / sigma_data]   # F at θ_i; dy/dθ = -F
         if corrector and i > 0: y = y_prev - _adams_step(Fs, th[i + 1 - len(Fs):i + 1], th[i - 1], th[i])
         k = min(order, len(Fs))
         y_prev, y = y, y - _adams_step(Fs[-k:], th[i + 1 - k:i + 1], th[i], th[i + 1])
-        xt = y * math.hypot(sig_next, c)
+        xt = y * math.hypot(sig_next, sigma_data)
         yield xt
 
 # %% ../nbs/02a_samplers.ipynb #7686de40
@@ -192,32 +225,117 @@ def exp_adams_weights(nodes,     # λ_j = -log σ_j where ε̂ is known
 
 # %% ../nbs/02a_samplers.ipynb #dac59891
 @flow_compatible(start_order=2)
-def samples_eps_adams(model, sigmas: Tensor, *, batchsize: int=1, xt: Tensor=None, cond: Tensor=None, cfg_scale: float=0.,
-                      accelerator=None,
-                      order: int=3,        # ε̂ predictions in the predictor polynomial (1: DDIM), 1..3
-                      corrector: bool=True, # redo each step with the next prediction as an extra node (no extra call)
-                      final_order: int=1   # predictions used for the step to σ = 0, 1..order
-                     ):
+def samples_eps_adams(model,                 # a ModelMixin model predicting ε (or a flow model: times t in [0, 1])
+                      sigmas: Tensor,        # N+1 strictly decreasing noise levels for N steps; the last may be 0
+                      *,
+                      batchsize: int=1,      # samples to draw when `xt` is None
+                      xt: Tensor=None,       # starting point at sigmas[0] (default: noise of std sigmas[0])
+                      cond: Tensor=None,     # conditioning, batched like xt, for a conditional model
+                      cfg_scale: float=0.,   # classifier-free guidance scale, 0 = off
+                      accelerator=None,      # an Accelerator: model and tensors on its device
+                      order: int=3,          # ε̂ predictions in the predictor polynomial (1: DDIM), 1..3
+                      corrector: float=1.,   # weight of the free corrector in [0, 1] (True = 1, False = 0 = DEIS)
+                      final_order: int=1,    # predictions used for the step to σ = 0, 1..order
+                      lower_order_final: bool=False): # order <= steps left (the last steps lower their order)
     "Exponential Adams in ε̂ on λ = -log σ (DEIS, Zhang & Chen 2023) with a free UniPC corrector (Zhao et al. 2023), to σ = 0."
-    if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= 3:
-        raise ValueError(f'order must be an int in 1..3, got {order!r}')
+    corrector = _check_adams_args(order, corrector, lower_order_final)
     if isinstance(final_order, bool) or not isinstance(final_order, int) or not 1 <= final_order <= order:
         raise ValueError(f'final_order must be an int in 1..order ({order}), got {final_order!r}')
-    if not isinstance(corrector, bool): raise TypeError(f'corrector must be a bool, got {corrector!r}')
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
-    sigs = _strictly_decreasing(sigmas, 'samples_eps_adams')
-    return _eps_adams(model, sigs, xt, _eps_fn(model, cond, cfg_scale), order, corrector, final_order)
+    sigs, eps_fn = _strictly_decreasing(sigmas, 'samples_eps_adams'), _eps_fn(model, cond, cfg_scale)
+    return _exp_adams(model, sigs, xt, eps_fn, _eps_adams_step, order, corrector, final_order, lower_order_final)
 
 def _eps_adams_step(Es: list, nodes: list, l0: float, l1: float, x: Tensor) -> Tensor:
     return x + sum(w * E for w, E in zip(exp_adams_weights(nodes, l0, l1), Es))
 
+# %% ../nbs/02a_samplers.ipynb #e7a1d0c3
+def _check_adams_args(order, corrector, lower_order_final) -> float:
+    if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= 3:
+        raise ValueError(f'order must be an int in 1..3, got {order!r}')
+    if not isinstance(corrector, (bool, int, float)) or not 0 <= corrector <= 1:
+        raise ValueError(f'corrector must be a weight in [0, 1] (True = 1, False = 0), got {corrector!r}')
+    if not isinstance(lower_order_final, bool): raise TypeError(f'lower_order_final must be a bool, got {lower_order_final!r}')
+    return float(corrector)
+
 @torch.no_grad()
-def _eps_adams(model, sigs, xt, eps_fn, order, corrector, final_order):
+def _exp_adams(model, sigs, xt, predict, step, order, corrector, final_order, lower_order_final):
+    "Shared loop: `step(Fs, nodes, λ0, λ1, x)` integrates the polynomial through `predict`'s values (ε̂ or x̂0) in λ."
     model.eval()
-    lam, Es = [-math.log(s) if s > 0 else math.inf for s in sigs], []
+    lam, Fs, n = [-math.log(s) if s > 0 else math.inf for s in sigs], [], len(sigs) - 1
     for i, (sig, sig_next) in enumerate(pairwise(sigs)):
-        Es = Es[-order:] + [eps_fn(xt, sig)]                 # ε̂ at λ_i (one more than the predictor uses)
-        if corrector and i > 0: xt = _eps_adams_step(Es, lam[i + 1 - len(Es):i + 1], lam[i - 1], lam[i], x_prev)
-        k = min(order if sig_next > 0 else final_order, len(Es))
-        x_prev, xt = xt, _eps_adams_step(Es[-k:], lam[i + 1 - k:i + 1], lam[i], lam[i + 1], xt)
+        Fs = Fs[-order:] + [predict(xt, sig)]                       # prediction at λ_i (one more than the predictor uses)
+        if corrector > 0 and i > 0:                                 # redo step i-1 with the new node: order k + 1
+            xt = torch.lerp(xt, step(Fs[-k - 1:], lam[i - k:i + 1], lam[i - 1], lam[i], x_prev), corrector)
+        k = min(len(Fs), final_order if sig_next == 0 else order, n - i if lower_order_final else order)
+        x_prev, xt = xt, step(Fs[-k:], lam[i + 1 - k:i + 1], lam[i], lam[i + 1], xt)
         yield xt
+
+# %% ../nbs/02a_samplers.ipynb #5b0e7c26
+def x0_adams_weights(nodes,     # λ_j = -log σ_j where the denoised estimate D is known
+                     l0: float, # λ at the start of the step
+                     l1: float  # λ at its end (finite: σ > 0)
+                    ) -> np.ndarray:
+    "Weights w with Σ_j w_j D_j = σ_1 ∫_{λ0}^{λ1} e^{λ} P(λ) dλ, P the polynomial through (λ_j, D_j)."
+    nodes = np.asarray(nodes, dtype=np.float64)
+    h, k = l1 - l0, np.arange(len(nodes))
+    v, u, gw = (nodes - l0) / h, (_LEGENDRE[0] + 1) / 2, _LEGENDRE[1] / 2
+    m = h * (gw[:, None] * np.exp(-h * (1 - u))[:, None] * u[:, None] ** k).sum(0)   # σ_1 e^{λ} = e^{-h(1-u)}
+    return np.linalg.solve(np.vander(v, len(v), increasing=True).T, m)
+
+# %% ../nbs/02a_samplers.ipynb #5b0e7c28
+@flow_compatible(start_order=2)
+def samples_x0_adams(model,                 # a ModelMixin model predicting ε (or a flow model: times t in [0, 1])
+                     sigmas: Tensor,        # N+1 strictly decreasing noise levels for N steps; the last may be 0
+                     *,
+                     batchsize: int=1,      # samples to draw when `xt` is None
+                     xt: Tensor=None,       # starting point at sigmas[0] (default: noise of std sigmas[0])
+                     cond: Tensor=None,     # conditioning, batched like xt, for a conditional model
+                     cfg_scale: float=0.,   # classifier-free guidance scale, 0 = off
+                     accelerator=None,      # an Accelerator: model and tensors on its device
+                     order: int=2,          # denoised estimates in the predictor polynomial (1: DDIM), 1..3
+                     corrector: float=1.,   # weight of the free corrector in [0, 1] (True = 1, False = 0)
+                     lower_order_final: bool=False): # order <= steps left (the last steps lower their order)
+    "Exponential Adams in the denoised estimate on λ = -log σ (DPM-Solver++ multistep, Lu et al. 2022) with UniPC's free corrector."
+    corrector = _check_adams_args(order, corrector, lower_order_final)
+    sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
+    sigs, eps_fn = _strictly_decreasing(sigmas, 'samples_x0_adams'), _eps_fn(model, cond, cfg_scale)
+    x0_fn = lambda x, sig: x - sig * eps_fn(x, sig)                        # D(x, σ)
+    return _exp_adams(model, sigs, xt, x0_fn, _x0_adams_step, order, corrector, 1, lower_order_final)
+
+def _x0_adams_step(Ds: list, nodes: list, l0: float, l1: float, x: Tensor) -> Tensor:
+    if math.isinf(l1): return Ds[-1]                                        # σ = 0: the denoised estimate
+    return math.exp(l0 - l1) * x + sum(w * D for w, D in zip(x0_adams_weights(nodes, l0, l1), Ds))
+
+# %% ../nbs/02a_samplers.ipynb #6c1f0a02
+def _coordinate_search(loss, ls: list, sweeps: int, tries: int) -> list:
+    "Move each interior ls[i] within (ls[i+1], ls[i-1]) to the best of `tries` points, finer each sweep."
+    best = loss(ls)
+    for sweep in range(sweeps):
+        for i in range(1, len(ls) - 1):
+            gap = (ls[i - 1] - ls[i + 1]) / (tries + 1) / 2**sweep
+            for k in [k for k in range(-(tries // 2), tries // 2 + 1) if k]:
+                cand = ls[:i] + [ls[i] + k * gap] + ls[i + 1:]
+                if ls[i + 1] < cand[i] < ls[i - 1] and (l := loss(cand)) < best: best, ls = l, cand
+    return ls
+
+# %% ../nbs/02a_samplers.ipynb #6c1f0a03
+def sigmas_calibrated(model,              # ε-prediction model the grid is for
+                      schedule_or_sigmas, # a Schedule, or a tensor of sigmas whose range is used
+                      steps: int,         # number of sampling steps: steps + 1 values from σ_max to σ_min
+                      sampler=None,       # sampler(model, sigmas, xt=...) the grid is for (None: samples_eps_adams, order 2, corrector 0.5)
+                      xt: Tensor=None,    # calibration noise at σ_max (None: `batchsize` draws with `seed`)
+                      batchsize: int=128, # calibration trajectories when xt is None
+                      seed: int=0,        # seed of the calibration noise when xt is None
+                      sweeps: int=2,      # passes over the interior levels, each searching half as far
+                      tries: int=8,       # candidate positions per level and pass
+                      fine_steps: int=200) -> Tensor: # Karras steps of the sampler's own reference solve
+    "σ_max → σ_min grid whose interior levels are moved one at a time (as Align Your Steps) to bring `sampler` closest to its own fine solve."
+    steps, (lo, hi) = _check_steps(steps), _sigma_range(schedule_or_sigmas)
+    sampler = sampler or (lambda m, s, xt: samples_eps_adams(m, s, xt=xt, order=2, corrector=0.5))
+    if xt is None:
+        with torch.random.fork_rng(): torch.manual_seed(seed); xt = hi * model.rand_input(batchsize)
+    run = lambda ls: list(sampler(model, torch.tensor(ls, dtype=torch.float64).exp(), xt=xt))[-1]
+    karras = lambda n: sigmas_karras(torch.tensor([lo, hi], dtype=torch.float64), n, final_zero=False).log().tolist()
+    target = run(karras(fine_steps))
+    loss = lambda ls: float((run(ls) - target).flatten(1).norm(dim=1).mean().nan_to_num(math.inf))
+    return torch.tensor(_coordinate_search(loss, karras(steps), sweeps, tries), dtype=torch.float64).exp()

@@ -1,5 +1,5 @@
 "The sampler benchmark's harness (benchmarks/samplers.py): grids injected right, calls counted, and the ordering at 10 and 20 NFE."
-import importlib.util, json, math
+import importlib.util, itertools, json, math
 from pathlib import Path
 
 import pytest
@@ -44,6 +44,12 @@ def test_every_row_within_budget_and_finite_for_ours(bench):
     prob = bench.make_problem('wide4', 16, 50)
     rows = bench.run_ode(prob, budgets=(5,), peers=['DDIM', 'UniPC-3 bh2, no lower-order final', 'DEIS-2'])
     assert {r['grid'] for r in rows if r['sampler'] == 'DDIM'} == {'trailing'}   # DDIM takes no injected grid
+    every = set(itertools.product(bench.GRIDS, bench.ENDS))                    # the peers get every grid and end we get
+    assert {(r['grid'], r['end']) for r in rows if r['sampler'] == 'UniPC-3 bh2, no lower-order final'} == every
+    assert {(r['grid'], r['end']) for r in rows if r['sampler'] == 'DEIS-2'} == {(g, 'sigma_min') for g in bench.GRIDS}
+    for name in bench.OURS:
+        grids = bench.GRIDS[:3] if name == 'samples_heun' else bench.GRIDS    # calibrated grids: one call per step
+        assert {(r['grid'], r['end']) for r in rows if r['sampler'] == name} == set(itertools.product(grids, bench.ENDS))
     assert all(r['nfe'] <= r['budget'] for r in rows)
     assert all(math.isfinite(r['median']) for r in rows if r['side'] == 'ours')
     failed = [r for r in rows if 'error' in r]                         # UniPC without lower-order final cannot reach σ = 0

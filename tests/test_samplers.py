@@ -8,10 +8,10 @@ from hypothesis import given, settings, strategies as st
 
 from smalldiffusion import ConditionalMLP, ScheduleDDPM, ScheduleLDM, samples
 from smalldiffusion.samplers import (samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde, samples_trig_pc,
-                                     sigmas_karras, sigmas_trig)
+                                     samples_eps_adams, samples_x0_adams, sigmas_karras, sigmas_trig)
 from smalldiffusion.mixture import GaussianMixture, GaussianMixtureDenoiser
 
-SAMPLERS = [samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde, samples_trig_pc]
+SAMPLERS = [samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde, samples_trig_pc, samples_eps_adams, samples_x0_adams]
 
 
 class Guided(torch.nn.Module):
