@@ -90,6 +90,8 @@ def crawl(browser, server, site):
             figures: Array.from(document.querySelectorAll('main img'))
                           .filter(i => i.complete && i.naturalWidth > 0).length,
             images: Array.from(document.querySelectorAll('main img')).length,
+            widths: Array.from(document.querySelectorAll('main img')).filter(i => i.complete && i.naturalWidth > 0)
+                         .map(i => i.getBoundingClientRect().width),
             links: Array.from(document.querySelectorAll('a[href]')).map(a => a.href)
                    .concat(Array.from(document.querySelectorAll('img[src], script[src]')).map(e => e.src))
                    .concat(Array.from(document.querySelectorAll('link[href]')).map(e => e.href)),
@@ -207,7 +209,11 @@ def test_home_page_opens_with_a_figure(crawl):
 # the code a learner reads next to its math: (page, notebook, a line of the source that must be visible)
 CORE_SOURCE = [('training.html', '01_training.ipynb', 'def training_loop('),
                ('training.html', '01_training.ipynb', 'get_loss('),
-               ('sampling.html', '02_sampling.ipynb', 'def samples(')]
+               ('sampling.html', '02_sampling.ipynb', 'def samples('),
+               ('unet.html', '03_unet.ipynb', 'class Unet('),
+               ('unet.html', '03_unet.ipynb', 'hs = self.downs(self.conv_in(x), emb)'),   # Unet.forward
+               ('unet.html', '03_unet.ipynb', 'class DownLevel('),
+               ('unet.html', '03_unet.ipynb', 'class UpLevel(')]
 
 
 def test_core_source_is_on_its_page(notebooks, crawl):
@@ -236,3 +242,17 @@ def test_previous_and_next_links(notebooks, crawl):
         info = crawl['pages'][html]
         assert info['prev'] == ([order[i - 1]] if i else []), f'{html}: previous {info["prev"]}'
         assert info['next'] == ([order[i + 1]] if i + 1 < len(order) else []), f'{html}: next {info["next"]}'
+
+
+def test_unet_page_draws_the_network(notebooks, crawl):
+    "The U-Net page shows its diagrams (the page's small U-Net and the FashionMNIST configuration), drawn large."
+    if '03_unet.ipynb' not in {nb.name for nb in notebooks}: pytest.skip('no 03_unet')
+    wide = [w for w in crawl['pages']['unet.html']['widths'] if w >= 600]
+    assert len(wide) >= 2, f"unet.html: images {crawl['pages']['unet.html']['widths']} px wide, want two diagrams >= 600 px"
+
+
+def test_digit_grids_are_drawn_large(notebooks, crawl):
+    "8x8 digits are judged by eye: the grids of real and generated digits on the image-training page are >= 500 px wide."
+    if '03b_image_training.ipynb' not in {nb.name for nb in notebooks}: pytest.skip('no 03b_image_training')
+    wide = [w for w in crawl['pages']['image_training.html']['widths'] if w >= 500]
+    assert len(wide) >= 2, f"image_training.html: images {crawl['pages']['image_training.html']['widths']} px wide"
