@@ -19,7 +19,8 @@ import build_docs  # noqa: E402
 
 def expected_page(nb: Path) -> str:
     "The page nbdev asks Quarto to write for a notebook (the `output-file` it sets in the frontmatter)."
-    return build_docs.page_name(Path(nb).name)
+    from nbdev.doclinks import _nbpath2html  # nbdev's rule has no public name
+    return _nbpath2html(Path(Path(nb).name)).name
 
 
 @pytest.fixture(scope='module')
@@ -120,22 +121,21 @@ def test_every_notebook_has_a_page(notebooks, crawl):
 
 
 def test_sidebar_follows_the_tutorial(notebooks, crawl):
-    main, ref = build_docs.tutorial_order(NBS)
-    want = [expected_page(Path(n)) for n in main + ref]
+    want = [expected_page(Path(n)) for n in build_docs.sidebar(NBS)[1]]
     for html, info in crawl['pages'].items():
         assert info['sidebar'] == want, f'{html}: sidebar {info["sidebar"]} != {want}'
 
 
 def test_quarto_sidebar_lists_every_notebook(notebooks):
     "nbs/sidebar.yml (Quarto's sidebar, kept by hand) lists every notebook once; the builder refuses one it leaves out."
-    main, ref = build_docs.tutorial_order(NBS)
-    assert sorted(main + ref) == sorted(nb.name for nb in notebooks), f'sidebar {main + ref}'
+    order = build_docs.sidebar(NBS)[1]
+    assert sorted(order) == sorted(nb.name for nb in notebooks), f'sidebar {order}'
 
 
 def test_builder_names_a_notebook_missing_from_the_sidebar(tmp_path):
     (tmp_path/'sidebar.yml').write_text('website:\n  sidebar:\n    contents:\n      - index.ipynb\n')
     for n in ('index.ipynb', '00_new.ipynb'): (tmp_path/n).write_text('{}')
-    with pytest.raises(ValueError, match=r"leaves out \['00_new.ipynb'\]"): build_docs.sidebar_groups(tmp_path)
+    with pytest.raises(ValueError, match=r"leaves out \['00_new.ipynb'\]"): build_docs.sidebar(tmp_path)
 
 
 def test_tutorial_pages_show_figures(notebooks, crawl):
@@ -236,8 +236,7 @@ def test_no_progress_bars_nor_placeholder_docstrings(crawl):
 
 def test_previous_and_next_links(notebooks, crawl):
     "Every page links to the pages before and after it in the sidebar's order."
-    main, ref = build_docs.tutorial_order(NBS)
-    order = [expected_page(Path(n)) for n in main + ref]
+    order = [expected_page(Path(n)) for n in build_docs.sidebar(NBS)[1]]
     for i, html in enumerate(order):
         info = crawl['pages'][html]
         assert info['prev'] == ([order[i - 1]] if i else []), f'{html}: previous {info["prev"]}'
