@@ -121,8 +121,10 @@ def _digest(tensors: dict) -> str:
     return h.hexdigest()
 
 def save_checkpoint(path, # file to write, e.g. 'ckpt/last.safetensors'
-                    ns: SimpleNamespace=None, # a namespace yielded by `training_loop`: saves all its state
-                    *, model=None, optimizer=None, ema=None, extra: dict=None): # or parts; `extra`: JSON-able
+                    ns: SimpleNamespace=None, # a namespace yielded by training_loop: saves all its state
+                    *, model: nn.Module=None, # or the parts: the model,
+                    optimizer: torch.optim.Optimizer=None, ema: nn.Module=None, # its optimizer and EMA,
+                    extra: dict=None): # and anything JSON-able to keep beside them
     "Atomically write model, optimizer, EMA, loop position and RNG states to one checksummed safetensors file."
     acc = getattr(ns, 'accelerator', None)
     if acc is not None and not acc.is_main_process: return   # one writer: the main process
@@ -201,7 +203,8 @@ def _optimizer_mismatches(opt, state) -> list:
 def _np_state(s): return (s[0], s[1].numpy().astype(np.uint32), *s[2:])
 def _py_state(s): return (s[0], tuple(s[1]), s[2])
 
-def load_checkpoint(path, model: nn.Module=None, optimizer=None, ema=None, restore_host_rng: bool=True) -> dict:
+def load_checkpoint(path, model: nn.Module=None, optimizer: torch.optim.Optimizer=None, ema: nn.Module=None,
+                    restore_host_rng: bool=True) -> dict:
     "Load a `save_checkpoint` file into the given objects, all or nothing; returns its contents (position, extra...)."
     path = Path(path)
     meta, parts = _read_checkpoint(path)

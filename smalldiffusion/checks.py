@@ -105,7 +105,7 @@ def check_train_batch(x0, conditional: bool):
                         'convert it in the dataset (e.g. uint8 images to float in [-1, 1])')
     return x0, cond
 
-def check_lr(lr, optimizer=None):
+def check_lr(lr, optimizer: Optional[torch.optim.Optimizer]=None):
     "A finite learning rate > 0, unless an optimizer brings its own."
     if optimizer is None and not (isinstance(lr, numbers.Real) and 0 < lr < float('inf')):
         raise ValueError(f'lr must be a finite number > 0, got {lr!r}')

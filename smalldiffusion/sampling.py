@@ -48,7 +48,7 @@ def _samples(model, sigmas, gam, mu, cfg_scale, xt, cond):
 def invert(model: nn.Module, # a ModelMixin model predicting ε
            x: Tensor, # the data to invert, (B, *input_dims), taken to be at level sigmas[0]
            sigmas, # N+1 strictly increasing levels > 0, e.g. schedule.sample_sigmas(N).flip(0)
-           gam: float=1., # gradient-estimate weight, as in `samples`
+           gam: float=1., # gradient-estimate weight, as in samples
            cfg_scale: float=0., # classifier-free guidance scale, 0 = off
            cond: Optional[Tensor]=None, # one condition per example, for conditional models
            accelerator: Optional[Accelerator]=None): # unused when x is given; kept for the shared signature
