@@ -11,9 +11,8 @@ import torch
 from torch import nn, Tensor
 from .model import ModelMixin, _sigma_per_example
 from .mixture import GaussianMixture, GaussianMixtureDenoiser
-from .checks import prepare_sampling
 from .schedule import Schedule
-from .checks import check_int, check_flow_times
+from .checks import prepare_sampling, check_int, check_flow_times
 
 # %% ../nbs/05_flow.ipynb #354da126
 class FlowAsEps(nn.Module):
