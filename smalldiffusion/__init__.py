@@ -13,9 +13,9 @@ __all__ = ['Schedule', 'ScheduleLogLinear', 'ScheduleDDPM', 'ScheduleLDM', 'Sche
            'NonFiniteLossError', 'invert', 'check_sigmas', 'prepare_sampling', 'flow_compatible', 'FlowAsEps',
            'sigmas_karras', 'sigmas_trig', 'samples_heun', 'samples_dpmpp_2m', 'samples_dpmpp_2m_sde',
            'samples_trig_pc', 'adams_weights', 'samples_eps_adams', 'exp_adams_weights', 'samples_x0_adams',
-           'x0_adams_weights', 'sigmas_calibrated', 'GaussianMixture', 'GaussianMixtureDenoiser', 'gaussian_flow',
-           'solve_pf_ode', 'GaussianMixtureFlow', 'class_distance', 'Digits', 'DigitsFD', 'frechet_distance',
-           'sample_grid', 'save_grid', 'image_dataset']
+           'x0_adams_weights', 'sigmas_calibrated', 'samples_calibrated', 'calibrate_weights', 'deis_weights',
+           'GaussianMixture', 'GaussianMixtureDenoiser', 'gaussian_flow', 'solve_pf_ode', 'GaussianMixtureFlow',
+           'class_distance', 'Digits', 'DigitsFD', 'frechet_distance', 'sample_grid', 'save_grid', 'image_dataset']
 
 # %% ../nbs/90_package.ipynb #bb685fd7
 from .schedule import (Schedule, ScheduleLogLinear, ScheduleDDPM, ScheduleLDM, ScheduleCosine, ScheduleSigmoid,
@@ -29,7 +29,8 @@ from .checks import NonFiniteLossError, check_sigmas, prepare_sampling
 from .sampling import samples, invert
 from .samplers import (sigmas_karras, sigmas_trig, samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde,
                                      samples_trig_pc, adams_weights, samples_eps_adams, exp_adams_weights,
-                                     samples_x0_adams, x0_adams_weights, sigmas_calibrated)
+                                     samples_x0_adams, x0_adams_weights, sigmas_calibrated,
+                                     samples_calibrated, calibrate_weights, deis_weights)
 from .mixture import GaussianMixture, GaussianMixtureDenoiser, gaussian_flow, solve_pf_ode
 from .flow import ScheduleFlow, ScheduleLogNormalFlow, FlowAsEps, flow_compatible, GaussianMixtureFlow
 from .conditional import class_distance
@@ -49,7 +50,8 @@ _all_ = ['Schedule', 'ScheduleLogLinear', 'ScheduleDDPM', 'ScheduleLDM', 'Schedu
          'sigmas_from_betas', 'make_ema', 'save_checkpoint', 'load_checkpoint', 'NonFiniteLossError',  # new since 0.5
          'invert', 'check_sigmas', 'prepare_sampling', 'flow_compatible', 'FlowAsEps', 'sigmas_karras', 'sigmas_trig', 'samples_heun', 'samples_dpmpp_2m',
          'samples_dpmpp_2m_sde', 'samples_trig_pc', 'adams_weights', 'samples_eps_adams', 'exp_adams_weights',
-         'samples_x0_adams', 'x0_adams_weights', 'sigmas_calibrated', 'GaussianMixture', 'GaussianMixtureDenoiser',
+         'samples_x0_adams', 'x0_adams_weights', 'sigmas_calibrated', 'samples_calibrated', 'calibrate_weights',
+         'deis_weights', 'GaussianMixture', 'GaussianMixtureDenoiser',
          'gaussian_flow', 'solve_pf_ode', 'GaussianMixtureFlow', 'class_distance', 'Digits', 'DigitsFD', 'frechet_distance', 'sample_grid', 'save_grid',
          'image_dataset']
 

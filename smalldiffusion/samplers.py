@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['sigmas_karras', 'sigmas_trig', 'samples_heun', 'samples_dpmpp_2m', 'samples_dpmpp_2m_sde', 'adams_weights',
            'samples_trig_pc', 'exp_adams_weights', 'samples_eps_adams', 'x0_adams_weights', 'samples_x0_adams',
-           'sigmas_calibrated']
+           'sigmas_calibrated', 'deis_weights', 'samples_calibrated', 'calibrate_weights']
 
 # %% ../nbs/02a_samplers.ipynb #7d806530
 import math
@@ -13,9 +13,10 @@ from itertools import pairwise
 import numpy as np
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 # %% ../nbs/02a_samplers.ipynb #819b92de
-from .checks import prepare_sampling, check_int
+from .checks import prepare_sampling, check_int, check_sigmas
 from .flow import flow_compatible
 
 def _strictly_decreasing(sigmas: Tensor, name: str) -> list:
@@ -339,3 +340,104 @@ def sigmas_calibrated(model,              # ε-prediction model the grid is for
     target = run(karras(fine_steps))
     loss = lambda ls: float((run(ls) - target).flatten(1).norm(dim=1).mean().nan_to_num(math.inf))
     return torch.tensor(_coordinate_search(loss, karras(steps), sweeps, tries), dtype=torch.float64).exp()
+
+# %% ../nbs/02a_samplers.ipynb #32629ed1
+def _relative_deis(sigs: list, k: int) -> Tensor:
+    "(N, k) DEIS weights (order k, order 1 on a last step to σ = 0) divided by each step's σ_{i+1} − σ_i, right-aligned."
+    lam, n = [-math.log(s) if s > 0 else math.inf for s in sigs], len(sigs) - 1
+    W = torch.zeros(n, k, dtype=torch.float64)
+    for i in range(n):
+        m = 1 if sigs[i + 1] == 0 else min(k, i + 1)
+        W[i, k - m:] = torch.from_numpy(exp_adams_weights(lam[i + 1 - m:i + 1], lam[i], lam[i + 1])) / (sigs[i + 1] - sigs[i])
+    return W
+
+def deis_weights(sigmas: Tensor, # N+1 strictly decreasing noise levels; the last may be 0
+                 order: int=3    # ε̂ values per step, 1..3
+                ) -> Tensor:
+    "(N, order) weights with which `samples_calibrated` is DEIS (`samples_eps_adams` with corrector 0): the calibration's start."
+    _check_adams_args(order, 0., False)
+    return _relative_deis(_strictly_decreasing(check_sigmas(sigmas), 'deis_weights'), order)
+
+# %% ../nbs/02a_samplers.ipynb #716db9df
+def _weighted_steps(sigs: list, xt: Tensor, eps_fn, W) -> Tensor:
+    "x_{i+1} = x_i + (σ_{i+1} − σ_i) Σ_j W[i, j] ε̂_j over the last k = len(W[0]) predictions, oldest first."
+    Es, k = [], len(W[0])
+    for i, (sig, sig_next) in enumerate(pairwise(sigs)):
+        Es = (Es + [eps_fn(xt, sig)])[-k:]
+        xt = xt + (sig_next - sig) * sum(w * E for w, E in zip(W[i][k - len(Es):], Es))
+        yield xt
+
+def _check_weights(weights, n: int) -> Tensor:
+    if not isinstance(weights, Tensor) or weights.ndim != 2 or weights.shape[0] != n or not 1 <= weights.shape[1] <= 3:
+        got = tuple(weights.shape) if isinstance(weights, Tensor) else type(weights).__name__
+        raise ValueError(f'weights must be a ({n}, order) tensor for these {n + 1} sigmas, got {got}: '
+                         'pass calibrate_weights(model, sigmas) (or deis_weights(sigmas)) for the same sigmas')
+    if not weights.isfinite().all(): raise ValueError('weights hold NaN or inf: calibrate again (a smaller iters, or more fine_steps)')
+    return weights.detach().double().cpu()
+
+def samples_calibrated(model,               # a ModelMixin model predicting ε
+                       sigmas: Tensor,      # the N+1 strictly decreasing noise levels the weights were fitted on; the last may be 0
+                       *,
+                       batchsize: int=1,    # samples to draw when `xt` is None
+                       xt: Tensor=None,     # starting point at sigmas[0] (default: noise of std sigmas[0])
+                       cond: Tensor=None,   # conditioning, batched like xt, for a conditional model
+                       cfg_scale: float=0., # classifier-free guidance scale, 0 = off
+                       accelerator=None,    # an Accelerator: model and tensors on its device
+                       weights: Tensor):    # (N, order) step weights from `calibrate_weights` (or `deis_weights`) for these sigmas
+    "Multistep in ε̂ with per-step weights fitted on the model (bespoke solvers, Shaul et al. 2023, 2024); DEIS with `deis_weights`."
+    if getattr(model, 'is_flow', False): raise TypeError('samples_calibrated takes ε-prediction models: wrap a flow model in FlowAsEps')
+    sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
+    sigs = _strictly_decreasing(sigmas, 'samples_calibrated')
+    W = _check_weights(weights, len(sigs) - 1)
+    model.eval()
+    return torch.no_grad()(_weighted_steps)(sigs, xt, _eps_fn(model, cond, cfg_scale), W.tolist())
+
+# %% ../nbs/02a_samplers.ipynb #462200fa
+def calibrate_weights(model,               # ε-prediction model the weights are for
+                      sigmas: Tensor,      # the N+1 strictly decreasing noise levels to sample on; the last may be 0
+                      *,
+                      order: int=3,        # ε̂ values per step, 1..3
+                      xt: Tensor=None,     # calibration noise at sigmas[0] (None: `batchsize` draws with `seed`)
+                      batchsize: int=1024, # calibration trajectories when xt is None
+                      seed: int=0,         # seed of the calibration noise when xt is None
+                      ridge: float=1e-2,   # weight of |W − W_DEIS|² against the squared distance relative to DEIS's
+                      sigma_min: float=None, # for sigmas ending at 0: where the fine solve stops before its denoising step (None: the smallest positive sigma)
+                      fine_steps: int=200, # Karras steps of the fine solve (`samples_eps_adams`, order 3 with corrector)
+                      iters: int=200,      # most L-BFGS iterations
+                      cond: Tensor=None,   # conditioning for the calibration, batched like xt
+                      cfg_scale: float=0., # classifier-free guidance scale of the calibration
+                      progress: bool=False) -> Tensor: # show a progress bar over rounds of 10 iterations
+    "(N, order) step weights for `samples_calibrated` on `sigmas`, fitted to bring it closest to a fine solve of `model` from calibration noise."
+    _check_adams_args(order, 0., False)
+    if not ridge > 0: raise ValueError(f'ridge must be > 0 (it keeps the fit unique and near DEIS), got {ridge!r}')
+    sigmas = check_sigmas(sigmas)
+    sigs = _strictly_decreasing(sigmas, 'calibrate_weights')
+    if xt is None:
+        with torch.random.fork_rng(): torch.manual_seed(check_int('seed', seed, 0)); xt = model.rand_input(batchsize) * sigs[0]
+    _, xt, cond = prepare_sampling(model, sigmas, len(xt), xt, cond, None)
+    if sigma_min is not None and not sigma_min > 0: raise ValueError(f'sigma_min must be > 0 (the model\'s smallest σ), got {sigma_min!r}')
+    end = sigs[-1] if sigs[-1] > 0 else sigs[-2]                                  # the smallest positive sigma
+    lo = end if sigs[-1] > 0 or sigma_min is None else min(float(sigma_min), end)
+    fine = sigmas_karras(torch.tensor([lo, sigs[0]], dtype=torch.float64), fine_steps, final_zero=sigs[-1] == 0)
+    target = list(samples_eps_adams(model, fine, xt=xt, cond=cond, cfg_scale=cfg_scale, order=3, corrector=1.))[-1]
+    return _fit_weights(model, sigs, xt, target, _eps_fn(model, cond, cfg_scale), order, float(ridge), check_int('iters', iters), progress)
+
+# %% ../nbs/02a_samplers.ipynb #da1ef83a
+def _fit_weights(model, sigs, xt, target, eps_fn, k, ridge, iters, progress) -> Tensor:
+    "L-BFGS on the free weights (those with an ε̂ to weigh) from DEIS's: squared distance / DEIS's + ridge |W − W_DEIS|²."
+    W0, n = _relative_deis(sigs, k), len(sigs) - 1
+    free = torch.arange(k) >= k - 1 - torch.arange(n)[:, None]                    # step i has min(k, i + 1) predictions
+    dW = torch.zeros_like(W0, requires_grad=True)
+    dist = lambda: (list(_weighted_steps(sigs, xt, eps_fn, (W0 + dW * free).to(xt.dtype)))[-1] - target).flatten(1).pow(2).sum(1).mean()
+    model.eval()
+    with torch.no_grad(): d0 = float(dist())
+    if not d0 > 0 or not math.isfinite(d0): return W0                            # exact already, or DEIS diverges here
+    opt = torch.optim.LBFGS([dW], max_iter=10, history_size=20, line_search_fn='strong_wolfe', tolerance_grad=1e-10, tolerance_change=1e-13)
+    def closure():
+        opt.zero_grad(); l = dist() / d0 + ridge * (dW * free).pow(2).sum(); l.backward(); return l
+    last = math.inf
+    for _ in tqdm(range(math.ceil(iters / 10)), desc='calibrating', disable=not progress):
+        l = float(opt.step(closure).detach())
+        if not l < last - 1e-12: break                                          # converged
+        last = l
+    return (W0 + dW * free).detach()

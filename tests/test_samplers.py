@@ -8,10 +8,16 @@ from hypothesis import given, settings, strategies as st
 
 from smalldiffusion import ConditionalMLP, ScheduleDDPM, ScheduleLDM, samples
 from smalldiffusion.samplers import (samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde, samples_trig_pc,
-                                     samples_eps_adams, samples_x0_adams, sigmas_karras, sigmas_trig)
+                                     samples_eps_adams, samples_x0_adams, samples_calibrated, deis_weights,
+                                     sigmas_karras, sigmas_trig)
 from smalldiffusion.mixture import GaussianMixture, GaussianMixtureDenoiser
 
-SAMPLERS = [samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde, samples_trig_pc, samples_eps_adams, samples_x0_adams]
+def samples_calibrated_deis(model, sigmas, **kw):
+    "samples_calibrated with DEIS's weights for the grid it is given: the generic checks below need no fit."
+    return samples_calibrated(model, sigmas, weights=deis_weights(torch.as_tensor(sigmas).double().cpu()), **kw)
+
+SAMPLERS = [samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde, samples_trig_pc, samples_eps_adams, samples_x0_adams,
+            samples_calibrated_deis]
 
 
 class Guided(torch.nn.Module):
