@@ -8,7 +8,7 @@ __all__ = ['sigmas_karras', 'sigmas_trig', 'samples_heun', 'samples_dpmpp_2m', '
            'sigmas_calibrated', 'deis_weights', 'samples_calibrated', 'calibrate_weights']
 
 # %% ../nbs/02a_samplers.ipynb #7d806530
-import math
+import itertools, math
 from itertools import pairwise
 import numpy as np
 import torch
@@ -414,6 +414,7 @@ def calibrate_weights(model,               # ε-prediction model the weights are
     sigs = _strictly_decreasing(sigmas, 'calibrate_weights')
     if xt is None:
         with torch.random.fork_rng(): torch.manual_seed(check_int('seed', seed, 0)); xt = model.rand_input(batchsize) * sigs[0]
+        xt = xt.to(next(itertools.chain(model.parameters(), model.buffers()), xt).device)   # on the model's device
     _, xt, cond = prepare_sampling(model, sigmas, len(xt), xt, cond, None)
     if sigma_min is not None and not sigma_min > 0: raise ValueError(f'sigma_min must be > 0 (the model\'s smallest σ), got {sigma_min!r}')
     end = sigs[-1] if sigs[-1] > 0 else sigs[-2]                                  # the smallest positive sigma

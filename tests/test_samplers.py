@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from smalldiffusion import ConditionalMLP, ScheduleDDPM, ScheduleLDM, samples
 from smalldiffusion.samplers import (samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde, samples_trig_pc,
                                      samples_eps_adams, samples_x0_adams, samples_calibrated, deis_weights,
-                                     sigmas_karras, sigmas_trig)
+                                     calibrate_weights, sigmas_karras, sigmas_trig)
 from smalldiffusion.mixture import GaussianMixture, GaussianMixtureDenoiser
 
 def samples_calibrated_deis(model, sigmas, **kw):
@@ -84,3 +84,14 @@ def test_grids_are_decreasing_with_the_right_ends(lo, ratio, steps, rho, p, fina
         assert grid[-1] == 0 if final_zero else math.isclose(grid[-1], lo, rel_tol=1e-9)
         if final_zero and steps > 1: assert math.isclose(grid[-2], lo, rel_tol=1e-9)
 
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device: on the CPU every tensor is already there')
+def test_calibrate_weights_on_the_model_device():
+    "Calibration noise is drawn on the model's device, the weights come back on the CPU and sample there too."
+    model = GaussianMixtureDenoiser(GaussianMixture.random(k=3, dim=4, seed=0)).cuda()
+    sigmas = sigmas_karras(ScheduleDDPM(1000), 4)
+    W = calibrate_weights(model, sigmas, batchsize=64, iters=10, sigma_min=1e-3)
+    assert W.device.type == 'cpu' and W.shape == (4, 3)
+    out = list(samples_calibrated(model, sigmas, batchsize=2, weights=W, accelerator=Accelerator()))[-1]
+    assert out.device.type == 'cuda' and torch.isfinite(out).all()
