@@ -319,6 +319,11 @@ def _coordinate_search(loss, ls: list, sweeps: int, tries: int) -> list:
                 if ls[i + 1] < cand[i] < ls[i - 1] and (l := loss(cand)) < best: best, ls = l, cand
     return ls
 
+def _calibration_noise(model, batchsize: int, seed: int, sigma: float) -> Tensor:
+    "`batchsize` draws of noise of std `sigma` from `seed` (the global RNG untouched), on the model's device."
+    with torch.random.fork_rng(): torch.manual_seed(check_int('seed', seed, 0)); xt = model.rand_input(batchsize) * sigma
+    return xt.to(next(itertools.chain(model.parameters(), model.buffers()), xt).device)
+
 # %% ../nbs/02a_samplers.ipynb #6c1f0a03
 def sigmas_calibrated(model,              # ε-prediction model the grid is for
                       schedule_or_sigmas, # a Schedule, or a tensor of sigmas whose range is used
@@ -333,8 +338,7 @@ def sigmas_calibrated(model,              # ε-prediction model the grid is for
     "σ_max → σ_min grid whose interior levels are moved one at a time (as Align Your Steps) to bring `sampler` closest to its own fine solve."
     steps, (lo, hi) = _check_steps(steps), _sigma_range(schedule_or_sigmas)
     sampler = sampler or (lambda m, s, xt: samples_eps_adams(m, s, xt=xt, order=2, corrector=0.5))
-    if xt is None:
-        with torch.random.fork_rng(): torch.manual_seed(seed); xt = hi * model.rand_input(batchsize)
+    if xt is None: xt = _calibration_noise(model, batchsize, seed, hi)
     run = lambda ls: list(sampler(model, torch.tensor(ls, dtype=torch.float64).exp(), xt=xt))[-1]
     karras = lambda n: sigmas_karras(torch.tensor([lo, hi], dtype=torch.float64), n, final_zero=False).log().tolist()
     target = run(karras(fine_steps))
@@ -412,9 +416,7 @@ def calibrate_weights(model,               # ε-prediction model the weights are
     if not ridge > 0: raise ValueError(f'ridge must be > 0 (it keeps the fit unique and near DEIS), got {ridge!r}')
     sigmas = check_sigmas(sigmas)
     sigs = _strictly_decreasing(sigmas, 'calibrate_weights')
-    if xt is None:
-        with torch.random.fork_rng(): torch.manual_seed(check_int('seed', seed, 0)); xt = model.rand_input(batchsize) * sigs[0]
-        xt = xt.to(next(itertools.chain(model.parameters(), model.buffers()), xt).device)   # on the model's device
+    if xt is None: xt = _calibration_noise(model, batchsize, seed, sigs[0])
     _, xt, cond = prepare_sampling(model, sigmas, len(xt), xt, cond, None)
     if sigma_min is not None and not sigma_min > 0: raise ValueError(f'sigma_min must be > 0 (the model\'s smallest σ), got {sigma_min!r}')
     end = sigs[-1] if sigs[-1] > 0 else sigs[-2]                                  # the smallest positive sigma
