@@ -19,20 +19,20 @@ __all__ = ['Schedule', 'ScheduleLogLinear', 'ScheduleDDPM', 'ScheduleLDM', 'Sche
 
 # %% ../nbs/90_package.ipynb #bb685fd7
 from .schedule import (Schedule, ScheduleLogLinear, ScheduleDDPM, ScheduleLDM, ScheduleCosine, ScheduleSigmoid,
-                                     sigmas_from_betas)
+                                     ScheduleFlow, ScheduleLogNormalFlow, sigmas_from_betas)
 from .data import Swissroll, DatasaurusDozen, MappedDataset, img_train_transform, img_normalize, TreeDataset
 from .model import (ModelMixin, Scaled, PredX0, PredV, PredFlow, TimeInputMLP, IdealDenoiser, get_sigma_embeds,
                     SigmaEmbedderSinCos, CondEmbedderLabel, ConditionalMLP, TimestepEmbedder)
 from .training import generate_train_sample, training_loop, make_ema
 from .checkpoint import save_checkpoint, load_checkpoint
-from .checks import NonFiniteLossError, check_sigmas, prepare_sampling
-from .sampling import samples, invert
+from .checks import NonFiniteLossError, check_sigmas
+from .sampling import samples, invert, prepare_sampling
 from .samplers import (sigmas_karras, sigmas_trig, samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde,
                                      samples_trig_pc, adams_weights, samples_eps_adams, exp_adams_weights,
                                      samples_x0_adams, x0_adams_weights, sigmas_calibrated,
                                      samples_calibrated, calibrate_weights, deis_weights)
-from .mixture import GaussianMixture, GaussianMixtureDenoiser, gaussian_flow, solve_pf_ode
-from .flow import ScheduleFlow, ScheduleLogNormalFlow, FlowAsEps, flow_compatible, GaussianMixtureFlow
+from .mixture import GaussianMixture, GaussianMixtureDenoiser, GaussianMixtureFlow, gaussian_flow, solve_pf_ode
+from .flow import FlowAsEps, flow_compatible
 from .conditional import class_distance
 from .model_unet import Unet
 from .model_dit import DiT

@@ -10,8 +10,7 @@ __all__ = ['Schedule', 'ScheduleLogLinear', 'ScheduleDDPM', 'ScheduleLDM', 'Sche
 
 # %% ../nbs/91_diffusion.ipynb #8882fee6
 from .schedule import (Schedule, ScheduleLogLinear, ScheduleDDPM, ScheduleLDM, ScheduleCosine,
-                                     ScheduleSigmoid, sigmas_from_betas)
-from .flow import ScheduleFlow, ScheduleLogNormalFlow
+                                     ScheduleSigmoid, ScheduleFlow, ScheduleLogNormalFlow, sigmas_from_betas)
 from .training import generate_train_sample, training_loop
 from .sampling import samples
 # 0.5's module also imported these, and `from smalldiffusion.diffusion import *` handed them on: scripts rely on it

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 from einops import rearrange
-from .checks import check_sigma_values, check_flow_t, check_labels, check_dtype
+from .checks import check_sigma_batch, check_flow_t, check_labels, check_dtype, check_finite
 
 # %% ../nbs/00b_model.ipynb #758b43ba
 class ModelMixin:
@@ -68,16 +68,9 @@ def predict_eps_cfg(self: ModelMixin, x: Tensor, sigma: Tensor, cond, cfg_scale:
 ModelMixin.predict_eps_cfg = predict_eps_cfg
 
 # %% ../nbs/00b_model.ipynb #a63ccf87
-def _sigma_per_example(batches: int, sigma: Tensor, positive: bool=False) -> Tensor:
-    "sigma of shape (), (B,) or (B, 1, ..., 1) as a (B,) tensor of finite values (> 0 when `positive`)."
-    if sigma.ndim != 0 and (sigma.shape[0] != batches or sigma.numel() != batches):
-        raise ValueError(f'sigma must be a scalar or hold one value per example (batch {batches}), got shape {tuple(sigma.shape)}')
-    check_sigma_values(sigma, positive)
-    return sigma.expand(batches) if sigma.ndim == 0 else sigma.reshape(batches)
-
 def get_sigma_embeds(batches: int, sigma: Tensor, scaling_factor: float=0.5, log_scale: bool=True) -> Tensor:
     "(B, 2) features (sin, cos) of scaling_factor * log σ."
-    sigma = _sigma_per_example(batches, sigma, positive=log_scale)
+    sigma = check_sigma_batch(batches, sigma, positive=log_scale)
     s = (torch.log(sigma) if log_scale else sigma).unsqueeze(1) * scaling_factor  # (B, 1)
     return torch.cat([torch.sin(s), torch.cos(s)], dim=1)                         # (B, 2)
 
@@ -108,7 +101,7 @@ class TimestepEmbedder(nn.Module):
                                  nn.Linear(1024, hidden_size), nn.GELU(approximate='tanh'),
                                  nn.Linear(hidden_size, hidden_size))
     def forward(self, batches: int, sigma: Tensor) -> Tensor:
-        return self.mlp(timestep_embedding(_sigma_per_example(batches, sigma) * 1000, self.freq_dim))
+        return self.mlp(timestep_embedding(check_sigma_batch(batches, sigma) * 1000, self.freq_dim))
 
 # %% ../nbs/00b_model.ipynb #8d4ec89e
 def alpha_bar(sigma: Tensor) -> Tensor:
@@ -232,14 +225,14 @@ class IdealDenoiser(nn.Module, ModelMixin):
     def __init__(self, dataset):
         super().__init__()
         if len(dataset) == 0: raise ValueError('dataset is empty: IdealDenoiser needs at least one data point')
-        self.data = torch.stack([dataset[i] for i in range(len(dataset))])  # (D, *dims)
+        self.data = check_finite('dataset', torch.stack([dataset[i] for i in range(len(dataset))]))  # (D, *dims)
         self.input_dims = tuple(self.data.shape[1:])
 
     def forward(self, x: Tensor, sigma: Tensor, cond=None) -> Tensor:
         data = self.data.to(x).flatten(1)                                    # (D, F)
         if x.ndim < 2 or x[0].numel() != data.shape[1]:
             raise ValueError(f'x must have shape (B, *{self.input_dims}) like the data, got {tuple(x.shape)}')
-        sig = _sigma_per_example(x.shape[0], sigma, positive=True).to(x).unsqueeze(1)   # (B, 1)
+        sig = check_sigma_batch(x.shape[0], sigma, positive=True).to(x).unsqueeze(1)   # (B, 1)
         sq_dist = torch.cdist(x.flatten(1), data) ** 2                      # (B, D)
         weights = torch.softmax(-sq_dist / (2 * sig**2), dim=1)             # (B, D)
         x0_hat = (weights @ data).view_as(x)                                # (B, *dims)

@@ -16,7 +16,8 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 # %% ../nbs/02a_samplers.ipynb #819b92de
-from .checks import prepare_sampling, check_int, check_sigmas
+from .checks import check_int, check_sigmas
+from .sampling import prepare_sampling
 from .flow import flow_compatible
 
 def _strictly_decreasing(sigmas: Tensor, name: str) -> list:

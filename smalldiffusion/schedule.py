@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['Schedule', 'sigmas_from_betas', 'ScheduleLogLinear', 'ScheduleDDPM', 'ScheduleLDM', 'ScheduleSigmoid',
-           'ScheduleCosine']
+           'ScheduleCosine', 'ScheduleFlow', 'ScheduleLogNormalFlow']
 
 # %% ../nbs/00_schedule.ipynb #8b4de5f5
 import math
@@ -81,3 +81,20 @@ class ScheduleCosine(Schedule):
         alpha_bar = lambda t: math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
         betas = [min(1 - alpha_bar((i + 1) / N) / alpha_bar(i / N), max_beta) for i in range(N)]
         super().__init__(sigmas_from_betas(torch.tensor(betas, dtype=torch.float32)))
+
+# %% ../nbs/00_schedule.ipynb #d9ff8e28
+class ScheduleFlow(Schedule):
+    "Flow-matching times t, uniform in [t_min, t_max]; sampling goes from t_max to 0."
+    def __init__(self, N: int=1000, t_min: float=0.001, t_max: float=1.0):
+        check_int('N', N); check_flow_times(t_min, t_max)
+        self.t_min, self.t_max = t_min, t_max
+        super().__init__(torch.linspace(t_min, t_max, N))
+    def sample_sigmas(self, steps: int) -> Tensor:
+        "`steps` times evenly from t_max to t_min, then 0 (float64)."
+        t = torch.linspace(self.t_max, self.t_min, check_int('steps', steps), dtype=torch.float64)
+        return torch.cat([t, t.new_zeros(1)])
+
+class ScheduleLogNormalFlow(ScheduleFlow):
+    "Flow schedule whose training times are logit-normal: t = sigmoid(z), z ~ N(0, 1), clamped to [t_min, t_max]."
+    def sample_batch(self, x0: Tensor) -> Tensor:
+        return torch.sigmoid(torch.randn(x0.shape[0], device=x0.device, dtype=x0.dtype)).clamp(self.t_min, self.t_max)

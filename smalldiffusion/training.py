@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from accelerate import Accelerator
+from tqdm.auto import tqdm
 from .schedule import Schedule
 from .checks import check_int, check_lr, check_decay, check_train_batch
 from .checkpoint import TrainingRun, load_checkpoint
@@ -47,22 +48,28 @@ def training_loop(loader: DataLoader, # yields batches of data, or (data, labels
     get_loss = type(model).get_loss   # the unwrapped method: accelerate may wrap the model
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     if ema is not None: ema.to(accelerator.device)
-    run = TrainingRun(loader, accelerator, epochs, resume)   # the position and generator states, see Checkpoints
+    run = TrainingRun(loader, accelerator, resume)   # the position and generator states, see Checkpoints
     return _train(loader, model, schedule, accelerator, epochs, lr, conditional, optimizer, ema, allow_nonfinite, get_loss, run)
 
 # %% ../nbs/01_training.ipynb #1b81963d
 def _train(loader, model, schedule, accelerator, epochs, lr, conditional, optimizer, ema, allow_nonfinite, get_loss, run):
-    for x0 in run.batches():
-        if not model.training: model.train()   # e.g. after sampling mid-training
-        optimizer.zero_grad()
-        x0, sigma, eps, cond = generate_train_sample(x0, schedule, conditional)
-        loss = get_loss(model, x0, sigma, eps, cond=cond)
-        if not allow_nonfinite: run.check_loss(loss, x0)
-        yield SimpleNamespace(**locals(), step=run.step, epoch=run.epoch, pbar=run.pbar, _resume=run.state())
-        accelerator.backward(loss)
-        optimizer.step()
-        if ema is not None: ema.update_parameters(accelerator.unwrap_model(model))
-        run.step += 1
+    pbar = tqdm(range(run.epoch, epochs), initial=run.epoch, total=epochs, disable=run.quiet)
+    for epoch in pbar:
+        for x0 in run.batches(epoch):   # when resuming, the rest of the interrupted epoch
+            if not model.training: model.train()   # e.g. after sampling mid-training
+            optimizer.zero_grad()
+            x0, sigma, eps, cond = generate_train_sample(x0, schedule, conditional)
+            loss = get_loss(model, x0, sigma, eps, cond=cond)
+            if not allow_nonfinite: run.check_loss(loss, x0)
+            yield SimpleNamespace(loader=loader, model=model, schedule=schedule, accelerator=accelerator, epochs=epochs,
+                                  lr=lr, conditional=conditional, optimizer=optimizer, get_loss=get_loss, pbar=pbar,
+                                  x0=x0, sigma=sigma, eps=eps, cond=cond, loss=loss,   # 0.5's fields, then ours:
+                                  ema=ema, step=run.step, epoch=epoch, resume_state=run.state())
+            accelerator.backward(loss)
+            optimizer.step()
+            if ema is not None: ema.update_parameters(accelerator.unwrap_model(model))
+            run.step += 1
+        run.show_loss(pbar)
 
 # %% ../nbs/01_training.ipynb #a7ffabac
 def make_ema(model: nn.Module, # the model to average
