@@ -18,8 +18,8 @@ __all__ = ['Schedule', 'ScheduleLogLinear', 'ScheduleDDPM', 'ScheduleLDM', 'Sche
            'class_distance', 'Digits', 'DigitsFD', 'frechet_distance', 'sample_grid', 'save_grid', 'image_dataset']
 
 # %% ../nbs/90_package.ipynb #bb685fd7
-from .schedule import (Schedule, ScheduleLogLinear, ScheduleDDPM, ScheduleLDM, ScheduleCosine, ScheduleSigmoid,
-                                     ScheduleFlow, ScheduleLogNormalFlow, sigmas_from_betas)
+from .schedule import Schedule, ScheduleLogLinear, ScheduleFlow, ScheduleLogNormalFlow
+from .betas import ScheduleDDPM, ScheduleLDM, ScheduleCosine, ScheduleSigmoid, sigmas_from_betas
 from .data import Swissroll, DatasaurusDozen, MappedDataset, img_train_transform, img_normalize, TreeDataset
 from .model import (ModelMixin, Scaled, PredX0, PredV, PredFlow, TimeInputMLP, IdealDenoiser, get_sigma_embeds,
                     SigmaEmbedderSinCos, CondEmbedderLabel, ConditionalMLP, TimestepEmbedder)

@@ -9,8 +9,8 @@ __all__ = ['Schedule', 'ScheduleLogLinear', 'ScheduleDDPM', 'ScheduleLDM', 'Sche
            'Accelerator', 'tqdm']
 
 # %% ../nbs/91_diffusion.ipynb #8882fee6
-from .schedule import (Schedule, ScheduleLogLinear, ScheduleDDPM, ScheduleLDM, ScheduleCosine,
-                                     ScheduleSigmoid, ScheduleFlow, ScheduleLogNormalFlow, sigmas_from_betas)
+from .schedule import Schedule, ScheduleLogLinear, ScheduleFlow, ScheduleLogNormalFlow
+from .betas import ScheduleDDPM, ScheduleLDM, ScheduleCosine, ScheduleSigmoid, sigmas_from_betas
 from .training import generate_train_sample, training_loop
 from .sampling import samples
 # 0.5's module also imported these, and `from smalldiffusion.diffusion import *` handed them on: scripts rely on it
