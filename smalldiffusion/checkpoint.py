@@ -36,8 +36,10 @@ def _set_rng_state(state: dict, device, loader_gen=None):
 # %% ../nbs/01a_checkpoint.ipynb #3e5ad7af
 class TrainingRun:
     "Where a training run is (epoch, batch, step) and the generator states that replay it; `batches` resumes exactly."
-    def __init__(self, loader, accelerator: Accelerator, resume: dict=None): # resume: from load_checkpoint
+    def __init__(self, loader, accelerator: Accelerator, resume: dict=None, # from load_checkpoint
+                 allow_nonfinite: bool=False): # let `check_loss` pass NaN/inf losses
         self.loader, self.device, self.resume = loader, accelerator.device, resume or {}
+        self.allow_nonfinite = allow_nonfinite
         self.start = self.resume.get('position', {})
         self.gen = getattr(loader, 'synchronized_generator', None)   # rank 0's, broadcast at every epoch
         self.step, self.epoch = self.start.get('step', 0), self.start.get('epoch', 0)
@@ -59,7 +61,8 @@ class TrainingRun:
 # %% ../nbs/01a_checkpoint.ipynb #b5f99149
 @patch
 def check_loss(self: TrainingRun, loss: Tensor, x0: Tensor) -> float:
-    "`loss` as a float, or the error of `check_loss` naming this step."
+    "`loss` as a float, or the error of `check_loss` naming this step (nothing, with `allow_nonfinite`)."
+    if self.allow_nonfinite: return None
     self.last_finite = check_loss(loss, self.step, self.epoch, self.last_finite, x0)
     return self.last_finite
 

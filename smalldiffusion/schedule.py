@@ -25,7 +25,7 @@ class Schedule:
     def sample_sigmas(self, steps: int) -> Tensor:
         "`steps`+1 decreasing sigmas for `steps` sampling steps, trailing spacing, ending at the smallest sigma."
         N, steps = len(self), check_steps(steps, len(self))
-        i = np.round(np.arange(N, 0, -N / steps)[:steps]).astype(np.int64) - 1   # float arange as diffusers': halves round alike
+        i = np.round(np.arange(N, 0, -N / steps)[:steps]).astype(np.int64) - 1   # diffusers' float arange
         return self[list(i) + [0]]
     def sample_batch(self, x0: Tensor) -> Tensor:
         "One σ per example of the batch `x0`, drawn uniformly from the schedule, on `x0`'s device and dtype."
