@@ -59,9 +59,9 @@ def _train(loader, model, schedule, accelerator, epochs, lr, conditional, optimi
             x0, sigma, eps, cond = generate_train_sample(x0, schedule, conditional)
             loss = get_loss(model, x0, sigma, eps, cond=cond)
             run.check_loss(loss, x0)   # NaN or inf: stops here, unless allow_nonfinite
-            yield SimpleNamespace(loader=loader, model=model, schedule=schedule, accelerator=accelerator, lr=lr,
-                epochs=epochs, conditional=conditional, optimizer=optimizer, get_loss=get_loss, pbar=pbar, x0=x0,
-                sigma=sigma, eps=eps, cond=cond, loss=loss, ema=ema, step=run.step, epoch=epoch, resume_state=run.state())
+            yield SimpleNamespace(loader=loader, model=model, schedule=schedule, accelerator=accelerator, lr=lr, x0=x0,
+                epochs=epochs, conditional=conditional, optimizer=optimizer, get_loss=get_loss, pbar=pbar, sigma=sigma,
+                eps=eps, cond=cond, loss=loss, ema=ema, step=run.step, epoch=epoch, resume_state=run.state())
             accelerator.backward(loss)
             optimizer.step()
             if ema is not None: ema.update_parameters(accelerator.unwrap_model(model))
