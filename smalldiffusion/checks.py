@@ -6,8 +6,8 @@
 __all__ = ['check_int', 'check_range', 'check_unit', 'check_float_data', 'check_finite', 'check_schedule_sigmas', 'check_steps',
            'check_betas', 'check_no_underflow', 'check_flow_times', 'check_beta_schedule', 'check_train_batch',
            'check_lr', 'check_decay', 'NonFiniteLossError', 'check_loss', 'check_sigmas', 'is_inversion',
-           'check_sampling', 'check_gam_mu', 'check_invertible', 'check_sigma_values', 'check_sigma_batch',
-           'check_flow_t', 'check_labels', 'check_dtype']
+           'check_sampling', 'check_gam_mu', 'check_invertible', 'check_flow_model', 'check_sigma_values',
+           'check_sigma_batch', 'check_flow_t', 'check_labels', 'check_dtype']
 
 # %% ../nbs/07_checks.ipynb #88ab7722
 import math, numbers
@@ -223,6 +223,14 @@ def check_invertible(model: nn.Module):
         raise TypeError(f'invert takes a model of x = x0 + σε; {type(model).__name__} is a flow model: wrap it, '
                         'invert(FlowAsEps(model), x / (1 - t0), sigmas=t / (1 - t)), '
                         'then map back with x_t = x / (1 + σ)')
+
+def check_flow_model(model: nn.Module) -> nn.Module:
+    "`model`, a flow model (`is_flow`) that runs every sampler through `flow_sampler`, which `ModelMixin` has."
+    if not hasattr(model, 'flow_sampler'):
+        raise TypeError(f'{type(model).__name__} is a flow model (is_flow) but not a ModelMixin, whose flow_sampler '
+                        'runs samplers on flow times: derive it from smalldiffusion.ModelMixin, or call '
+                        'flow_compatible(sampler)(model, sigmas, ...)')
+    return model
 
 # %% ../nbs/07_checks.ipynb #3d5e94d1
 def check_sigma_values(sigma: Tensor, positive: bool):

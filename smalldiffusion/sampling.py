@@ -11,7 +11,7 @@ from typing import Optional
 import torch
 from torch import nn, Tensor
 from accelerate import Accelerator
-from .checks import check_sampling, is_inversion, check_gam_mu, check_invertible
+from .checks import check_sampling, is_inversion, check_gam_mu, check_invertible, check_flow_model
 
 # %% ../nbs/02_sampling.ipynb #6ce6f6e0
 def samples(model: nn.Module, # a ModelMixin model predicting ε (or a flow model, on times t)
@@ -25,7 +25,8 @@ def samples(model: nn.Module, # a ModelMixin model predicting ε (or a flow mode
             accelerator: Optional[Accelerator]=None): # picks the device when xt is not given
     "Generator over the N samples x_{σ_1}, ..., x_{σ_N} of the generalized (γ, μ) sampler."
     if getattr(model, 'is_flow', False):   # the same steps in σ = t/(1 - t): see Flow matching
-        return model.flow_sampler(samples)(model, sigmas, gam, mu, cfg_scale, batchsize, xt, cond, accelerator)
+        flow_samples = check_flow_model(model).flow_sampler(samples)
+        return flow_samples(model, sigmas, gam, mu, cfg_scale, batchsize, xt, cond, accelerator)
     inverting = is_inversion(sigmas)   # an increasing list maps data to noise, as in 0.5
     check_gam_mu(gam, mu, inverting)
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator, increasing=inverting)

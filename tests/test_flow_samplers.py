@@ -7,7 +7,7 @@ import torch
 from smalldiffusion import (GaussianMixture, PredFlow, ConditionalMLP, TimeInputMLP, ScheduleFlow, samples,
                             samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde, samples_trig_pc, samples_eps_adams,
                             samples_x0_adams, solve_pf_ode)
-from smalldiffusion.flow import GaussianMixtureFlow
+from smalldiffusion import GaussianMixtureFlow, ModelMixin
 
 # samples_eps_adams (order 3 + corrector) is held to 2 here: on this uniform-t grid its last λ = -log σ steps are long
 # (t = 2/80 -> 1/80 -> 1e-3) and extrapolating ε over them costs the higher orders (measured rate 2.23)
@@ -73,7 +73,7 @@ def test_stochastic_samplers_sample_the_data(name, run):
     assert abs(x.mean().item() - 0.5) < 0.01 and abs(x.std(0).mean().item() - 0.3) < 0.03, (x.mean(), x.std(0).mean())
 
 
-class GuidedFlow(torch.nn.Module):
+class GuidedFlow(torch.nn.Module, ModelMixin):
     "A flow model whose plain velocity is another flow model's guided velocity."
     is_flow = True
     def __init__(self, model, cond, cfg_scale):
@@ -96,6 +96,21 @@ def test_guidance_and_dtype_on_a_trained_style_flow_model(sampler):
     assert len(guided) == 6 and all(o.dtype == torch.float32 and torch.isfinite(o).all() for o in guided)
     torch.testing.assert_close(guided[-1], by_hand[-1])
     assert not torch.allclose(guided[0], plain[0])                  # the first step (t = 1) is guided too
+
+
+def test_a_flow_model_outside_modelmixin_is_named_and_flow_compatible_still_runs_it():
+    "`samples` reaches flow models through ModelMixin.flow_sampler; a bare nn.Module with is_flow gets a TypeError."
+    class Duck(torch.nn.Module):
+        is_flow, input_dims = True, (8,)
+        def __init__(self): super().__init__(); self.flow = gaussian_flow_model()
+        def rand_input(self, b): return self.flow.rand_input(b)
+        def predict_eps_cfg(self, x, t, cond, cfg_scale): return self.flow.predict_eps_cfg(x, t, cond, cfg_scale)
+    duck, grid = Duck(), ScheduleFlow().sample_sigmas(5).double()
+    with pytest.raises(TypeError, match='Duck is a flow model .is_flow. but not a ModelMixin'): samples(duck, grid)
+    from smalldiffusion.flow import flow_compatible
+    torch.manual_seed(0); by_wrapper = list(flow_compatible(samples)(duck, grid, batchsize=4))
+    torch.manual_seed(0); direct = list(samples(duck.flow, grid, batchsize=4))
+    assert torch.equal(by_wrapper[-1], direct[-1])
 
 
 def test_noise_is_drawn_at_t_max():
