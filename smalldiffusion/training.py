@@ -7,7 +7,6 @@ __all__ = ['generate_train_sample', 'training_loop', 'make_ema']
 
 # %% ../nbs/01_training.ipynb #f572c862
 from types import SimpleNamespace
-from typing import Optional
 import torch
 from torch.utils.data import DataLoader
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -30,13 +29,13 @@ def generate_train_sample(x0, # a batch of data (B, ...), or a (data, labels) pa
 def training_loop(loader: DataLoader, # yields batches of data, or (data, labels) pairs when conditional
                   model: torch.nn.Module, # a ModelMixin model
                   schedule: Schedule, # the sigmas to train on
-                  accelerator: Optional[Accelerator]=None, # defaults to a new single-process Accelerator
+                  accelerator: Accelerator | None=None, # defaults to a new single-process Accelerator
                   epochs: int=10000, # passes over the loader
                   lr: float=1e-3, # learning rate of the default optimizer
                   conditional: bool=False, # train on the loader's labels too
-                  *, optimizer: Optional[torch.optim.Optimizer]=None, # defaults to AdamW(model.parameters(), lr)
-                  ema: Optional[AveragedModel]=None, # updated after every step, see make_ema
-                  resume_from: Optional[str]=None, # a save_checkpoint file (str or Path) to continue from
+                  *, optimizer: torch.optim.Optimizer | None=None, # defaults to AdamW(model.parameters(), lr)
+                  ema: AveragedModel | None=None, # updated after every step, see make_ema
+                  resume_from: str | None=None, # a save_checkpoint file (str or Path) to continue from
                   allow_nonfinite: bool=False): # keep going when the loss becomes NaN/inf
     "Train `model` on `loader`; yields a namespace of the loop's state at every step, before the update."
     check_int('epochs', epochs); check_lr(lr, optimizer)
