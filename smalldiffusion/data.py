@@ -62,7 +62,8 @@ class DatasaurusDozen(Dataset):
             for name, *xy in csv.reader(f, delimiter=delimiter):
                 if name != 'dataset': rows.setdefault(name, []).append([float(v) for v in xy])
         if dataset not in rows:
-            raise ValueError(f'dataset {dataset!r} is not in {csv_file or DATASAURUS_TSV}; choose one of {sorted(rows)}')
+            raise ValueError(f'dataset {dataset!r} is not in {csv_file or DATASAURUS_TSV}; '
+                             f'choose one of {sorted(rows)}')
         self.points = (torch.tensor(rows[dataset]) - offset) / scale  # (n, 2)
     def __len__(self): return len(self.points) * self.enlarge_factor
     def __getitem__(self, i): return self.points[i % len(self.points)]
@@ -90,6 +91,7 @@ class TreeDataset(Dataset):
                 mid = (leaf // group) * group + (group - 1) / 2      # mean leaf index under it
                 theta = 2 * np.pi * mid / self.total_leaves
                 nodes.append(level / d * np.array([np.cos(theta), np.sin(theta)]))
-            self.data += [(torch.tensor(p, dtype=torch.float32), leaf) for p in interpolate_polyline(np.stack(nodes), n)]
+            points = interpolate_polyline(np.stack(nodes), n)
+            self.data += [(torch.tensor(p, dtype=torch.float32), leaf) for p in points]
     def __len__(self): return len(self.data)
     def __getitem__(self, i): return self.data[i]

@@ -9,12 +9,11 @@ __all__ = ['Digits', 'image_dataset', 'check_images', 'sample_grid', 'show_image
 # %% ../nbs/03b_image_training.ipynb #88bbab9f
 import torch
 import torch.nn.functional as F
-from pathlib import Path
 from torch import nn, Tensor
 from torch.utils.data import Dataset
 from torchvision.utils import make_grid, save_image
-from .data import img_normalize
-from .checkpoint import atomic_write
+from .data import img_normalize, MappedDataset, img_train_transform
+from .fileio import atomic_write
 
 # %% ../nbs/03b_image_training.ipynb #3e3c0469
 class Digits(Dataset):
@@ -22,7 +21,8 @@ class Digits(Dataset):
     def __init__(self, split: str='train', # 'train', 'test' (held out, 30%) or 'all'
                  size: int=8, channels: int=1, labels: bool=False, # items are (image, label) when `labels`
                  test_frac: float=0.3, seed: int=0): # the split is a seeded permutation
-        if split not in ('train', 'test', 'all'): raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
+        if split not in ('train', 'test', 'all'):
+            raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
         if size < 1 or channels < 1: raise ValueError(f'size and channels must be positive, got {size}, {channels}')
         from sklearn.datasets import load_digits  # bundled with scikit-learn: no download
         d = load_digits()
@@ -44,7 +44,6 @@ def image_dataset(name: str, # 'fashion_mnist' or 'cifar10' (torchvision, downlo
     "Training images in [-1, 1] (or (image, label) pairs) for the example scripts"
     if name == 'digits': return Digits('train', size=size, channels=channels, labels=labels)
     from torchvision import datasets
-    from smalldiffusion import MappedDataset, img_train_transform
     cls = dict(fashion_mnist=datasets.FashionMNIST, cifar10=datasets.CIFAR10).get(name)
     if cls is None: raise ValueError(f"name must be 'fashion_mnist', 'cifar10' or 'digits', got {name!r}")
     ds = cls(root, train=True, download=True, transform=img_train_transform)
@@ -54,11 +53,13 @@ def image_dataset(name: str, # 'fashion_mnist' or 'cifar10' (torchvision, downlo
 def check_images(x: Tensor, name: str='x') -> Tensor:
     "x if it holds finite floating-point images in the [-1, 1] convention (samples may overshoot), else a clear error."
     if not torch.is_tensor(x) or not x.is_floating_point():
-        raise TypeError(f'{name} must be a floating-point tensor of images in [-1, 1], got {getattr(x, "dtype", type(x))}: '
+        raise TypeError(f'{name} must be a floating-point tensor of images in [-1, 1], '
+                        f'got {getattr(x, "dtype", type(x))}: '
                         'for 8-bit pixels pass x.float() / 127.5 - 1')
     if not torch.isfinite(x).all(): raise ValueError(f'{name} has {int((~torch.isfinite(x)).sum())} NaN/inf values')
     if x.numel() and x.min() >= 0 and x.max() > 10:   # far past any overshoot of [-1, 1], and never negative
-        raise ValueError(f'{name} looks like pixels in [0, 255] (range {x.min():.3g}..{x.max():.3g}); images here are in [-1, 1]: pass x / 127.5 - 1')
+        raise ValueError(f'{name} looks like pixels in [0, 255] (range {x.min():.3g}..{x.max():.3g}); '
+                         'images here are in [-1, 1]: pass x / 127.5 - 1')
     return x
 
 def sample_grid(x: Tensor, # images in [-1, 1], shape (B, C, H, W)
@@ -90,8 +91,10 @@ def _psd_sqrt(m: Tensor) -> Tensor:
 
 def frechet_distance(feats_a: Tensor, feats_b: Tensor) -> float: # (N_a, d), (N_b, d)
     "Fréchet distance between Gaussians fitted to two sets of feature vectors"
-    if feats_a.ndim != 2 or feats_b.ndim != 2 or feats_a.shape[1] != feats_b.shape[1] or min(len(feats_a), len(feats_b)) < 2:
-        raise ValueError(f'feats_a and feats_b must be (N, d) with the same d and N >= 2, got {tuple(feats_a.shape)}, {tuple(feats_b.shape)}')
+    if (feats_a.ndim != 2 or feats_b.ndim != 2 or feats_a.shape[1] != feats_b.shape[1]
+            or min(len(feats_a), len(feats_b)) < 2):
+        raise ValueError(f'feats_a and feats_b must be (N, d) with the same d and N >= 2, '
+                         f'got {tuple(feats_a.shape)}, {tuple(feats_b.shape)}')
     a, b = feats_a.double(), feats_b.double()
     cov_a, cov_b = torch.atleast_2d(torch.cov(a.T)), torch.atleast_2d(torch.cov(b.T))  # (d, d)
     sa = _psd_sqrt(cov_a)
@@ -133,7 +136,7 @@ def train_digits_classifier(epochs: int=40, seed: int=0, noise: float=0.1) -> Di
 # %% ../nbs/03b_image_training.ipynb #f0991e05
 class DigitsFD:
     "Fréchet distance of images to the held-out digits, in the features of a `DigitsClassifier`"
-    def __init__(self, classifier: nn.Module=None, # a trained `DigitsClassifier`; None: `train_digits_classifier(seed=seed)`
+    def __init__(self, classifier: nn.Module=None, # a trained `DigitsClassifier`; None: train one with `seed`
                  seed: int=0):
         self.classifier = (classifier or train_digits_classifier(seed=seed)).eval()
         self.reference = Digits('test')

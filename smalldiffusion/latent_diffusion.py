@@ -4,13 +4,12 @@
 
 # %% auto #0
 __all__ = ['PREDICTION_TO_EPS', 'to_diffusers_latents', 'from_diffusers_latents', 'training_sigmas', 'sigma_to_timestep',
-           'eps_from_epsilon', 'cfg_scale_from_guidance', 'write_tiny_clip_vocab', 'make_tiny_sd_pipeline',
-           'save_tiny_sd_pipeline', 'ModelLatentDiffusion', 'img2img_sigmas']
+           'eps_from_epsilon', 'cfg_scale_from_guidance', 'ModelLatentDiffusion', 'img2img_sigmas']
 
 # %% ../nbs/04_diffusers.ipynb #75e83e16
-import json, os, shutil, tempfile
 import torch
 from torch import nn, Tensor
+from fastcore.basics import patch
 from .model import ModelMixin, alpha_bar, eps_from_v, eps_from_x0, guide
 from .schedule import Schedule
 
@@ -69,60 +68,6 @@ def cfg_scale_from_guidance(guidance_scale: float) -> float:
 
 # the guidance itself is smalldiffusion.model.guide, shared with every ModelMixin
 
-# %% ../nbs/04_diffusers.ipynb #44534255
-def _bytes_to_unicode():
-    "GPT-2's map from the 256 bytes to printable characters: the alphabet of CLIP's BPE."
-    bs = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
-    cs = bs + [256 + n for n in range(256 - len(bs))]
-    return dict(zip(bs + [b for b in range(256) if b not in bs], map(chr, cs)))
-
-def write_tiny_clip_vocab(folder: str, merges=('a n', 't h', 'o r', 'h o', 'h e</w>')) -> tuple:
-    "Write a tiny CLIP BPE vocabulary to folder/vocab.json and folder/merges.txt; returns both paths."
-    chars = list(_bytes_to_unicode().values())
-    tokens = ['<|startoftext|>', '<|endoftext|>'] + chars + [c + '</w>' for c in chars]
-    tokens += [m.replace(' ', '') for m in merges if m.replace(' ', '') not in tokens]
-    paths = os.path.join(folder, 'vocab.json'), os.path.join(folder, 'merges.txt')
-    with open(paths[0], 'w') as f: json.dump({t: i for i, t in enumerate(tokens)}, f)
-    with open(paths[1], 'w') as f: f.write('#version: 0.2\n' + '\n'.join(merges) + '\n')
-    return paths
-
-# %% ../nbs/04_diffusers.ipynb #452ccb59
-def make_tiny_sd_pipeline(prediction_type: str = 'epsilon', # or 'v_prediction', 'sample'
-                          sample_size: int = 8,             # latent side; images are twice as large
-                          seed: int = 0, max_length: int = 32):
-    "A tiny randomly initialised `StableDiffusionPipeline` built from configs, for offline tests."
-    diffusers, transformers = _import_diffusers()
-    torch.manual_seed(seed)
-    with tempfile.TemporaryDirectory() as d:
-        tok = transformers.CLIPTokenizer(*write_tiny_clip_vocab(d), model_max_length=max_length)
-    text = transformers.CLIPTextModel(transformers.CLIPTextConfig(
-        vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-        max_position_embeddings=max_length, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id))
-    unet = diffusers.UNet2DConditionModel(sample_size=sample_size, block_out_channels=(8, 16), layers_per_block=1,
-        norm_num_groups=4, down_block_types=('CrossAttnDownBlock2D', 'DownBlock2D'),
-        up_block_types=('UpBlock2D', 'CrossAttnUpBlock2D'), cross_attention_dim=16, attention_head_dim=2)
-    vae = diffusers.AutoencoderKL(block_out_channels=(8, 8), layers_per_block=1, norm_num_groups=4, latent_channels=4,
-        sample_size=2 * sample_size, down_block_types=('DownEncoderBlock2D',) * 2, up_block_types=('UpDecoderBlock2D',) * 2)
-    sched = diffusers.DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear', clip_sample=False,
-        set_alpha_to_one=False, steps_offset=1, prediction_type=prediction_type, timestep_spacing='trailing')
-    return diffusers.StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tok, unet=unet, scheduler=sched,
-                                             safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-
-# %% ../nbs/04_diffusers.ipynb #27a1f1a7
-def save_tiny_sd_pipeline(path: str, # a new (or empty) folder
-                          prediction_type: str = 'epsilon', **kwargs) -> str:
-    "Build `make_tiny_sd_pipeline(prediction_type, **kwargs)` and `save_pretrained` it to `path`, atomically."
-    path = os.path.abspath(os.fspath(path))
-    if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
-        raise ValueError(f'path must be a new or empty folder, got {path!r}')
-    tmp = tempfile.mkdtemp(dir=os.path.dirname(path), prefix='.tiny-sd-')
-    try:
-        make_tiny_sd_pipeline(prediction_type, **kwargs).save_pretrained(tmp)
-        os.replace(tmp, path)  # the folder appears complete or not at all
-    finally: shutil.rmtree(tmp, ignore_errors=True)
-    return path
-
 # %% ../nbs/04_diffusers.ipynb #a0ecd36e
 def _twice(sigma):
     "sigma for a batch stacked twice: (), (B,) or (B, 1, ..) -> () or (2B,)."
@@ -146,7 +91,7 @@ class ModelLatentDiffusion(ModelMixin, nn.Module):
                  **kwargs):                       # for the models' `from_pretrained`, e.g. variant='fp16'
         super().__init__()
         diffusers, transformers = _import_diffusers()
-        kwargs.setdefault('use_safetensors', True)   # safetensors only, never pickle (.bin); None: diffusers' fallback to .bin
+        kwargs.setdefault('use_safetensors', True)   # safetensors only, never pickle (.bin)
         load = lambda cls, sub: cls.from_pretrained(model_key, subfolder=sub, **kwargs)
         self.vae, self.unet = load(diffusers.AutoencoderKL, 'vae'), load(diffusers.UNet2DConditionModel, 'unet')
         self.text_encoder = load(transformers.CLIPTextModel, 'text_encoder')
@@ -159,7 +104,7 @@ class ModelLatentDiffusion(ModelMixin, nn.Module):
         self.schedule = Schedule(self.train_sigmas.float())  # the model's own training schedule
         size = self.unet.config.sample_size
         self.input_dims = (self.unet.config.in_channels, *(size if isinstance(size, (list, tuple)) else (size, size)))
-        self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)  # image pixels per latent, as diffusers
+        self.vae_scale_factor = 2 ** (len(self.vae.config.block_out_channels) - 1)  # image pixels per latent
         self.text_condition = self.negative_condition = None
         self.cfg_scale = 0.
         if device is None:
@@ -175,6 +120,7 @@ class ModelLatentDiffusion(ModelMixin, nn.Module):
     def dtype(self): return next(self.unet.parameters()).dtype
 
 # %% ../nbs/04_diffusers.ipynb #fc964ba1
+@patch
 @torch.no_grad()
 def encode_text(self: ModelLatentDiffusion, prompt) -> Tensor:
     "CLIP embeddings (B, L, D) of a prompt or a list of B prompts, padded to the tokenizer's length."
@@ -185,6 +131,8 @@ def encode_text(self: ModelLatentDiffusion, prompt) -> Tensor:
                          truncation=True, return_tensors='pt').input_ids     # (B, L)
     return self.text_encoder(ids.to(self.device))[0]                         # (B, L, D)
 
+# %% ../nbs/04_diffusers.ipynb #5035e620
+@patch
 def set_text_condition(self: ModelLatentDiffusion, prompt, # a string, or a list: one image per prompt
                        negative_prompt='',                  # a string, or one per prompt
                        text_guidance_scale: float = 7.5):   # diffusers' guidance scale w: 1 = off
@@ -197,9 +145,8 @@ def set_text_condition(self: ModelLatentDiffusion, prompt, # a string, or a list
     self.text_condition, self.negative_condition = cond, neg   # set together: a failed call changes nothing
     self.cfg_scale = cfg_scale_from_guidance(text_guidance_scale)
 
-ModelLatentDiffusion.encode_text, ModelLatentDiffusion.set_text_condition = encode_text, set_text_condition
-
 # %% ../nbs/04_diffusers.ipynb #1797cc2f
+@patch
 def predict_eps_text(self: ModelLatentDiffusion, x: Tensor, # (B, C, H, W) in σ-space
                      sigma: Tensor,                          # (), (B,) or (B, 1, 1, 1)
                      emb: Tensor) -> Tensor:                 # text embeddings (B, L, D)
@@ -207,16 +154,16 @@ def predict_eps_text(self: ModelLatentDiffusion, x: Tensor, # (B, C, H, W) in σ
     self.check_shape(x.shape)
     sigma = torch.as_tensor(sigma, device=x.device, dtype=x.dtype).flatten()
     if sigma.numel() not in (1, x.shape[0]):
-        raise ValueError(f'sigma must be a scalar or one value per sample ({x.shape[0]}), got shape {tuple(sigma.shape)}')
+        raise ValueError(f'sigma must be a scalar or one value per sample ({x.shape[0]}), '
+                         f'got shape {tuple(sigma.shape)}')
     sigma = sigma.expand(x.shape[0]).view(-1, *[1] * (x.ndim - 1))                    # (B, 1, 1, 1)
     t = sigma_to_timestep(sigma, self.train_sigmas).to(self.device, torch.float32)   # (B,)
     xt = to_diffusers_latents(x, sigma).to(self.device, self.dtype)
     out = self.unet(xt, t, encoder_hidden_states=emb.to(self.device, self.dtype)).sample
     return PREDICTION_TO_EPS[self.prediction_type](out.to(x), x, sigma)
 
-ModelLatentDiffusion.predict_eps_text = predict_eps_text
-
 # %% ../nbs/04_diffusers.ipynb #8c6d9275
+@patch
 def forward(self: ModelLatentDiffusion, x: Tensor, sigma: Tensor, cond: Tensor = None) -> Tensor:
     "ε at x: for text embeddings `cond` (B, L, D), or, when None, guided by the `set_text_condition` prompts."
     if cond is not None: return self.predict_eps_text(x, sigma, _per_example(cond, x.shape[0], 'cond'))
@@ -228,9 +175,8 @@ def forward(self: ModelLatentDiffusion, x: Tensor, sigma: Tensor, cond: Tensor =
     eps_c, eps_u = self.predict_eps_text(torch.cat([x, x]), _twice(sigma), torch.cat([c, u])).chunk(2)
     return guide(eps_c, eps_u, self.cfg_scale)
 
-ModelLatentDiffusion.forward = forward
-
 # %% ../nbs/04_diffusers.ipynb #f16c4d93
+@patch
 def predict_eps_cfg(self: ModelLatentDiffusion, x: Tensor, sigma: Tensor, cond: Tensor, cfg_scale: float) -> Tensor:
     "ε for embeddings `cond`, guided (cfg_scale: 0 = off) away from the negative prompt, or the empty prompt."
     if cfg_scale == 0: return self.predict_eps(x, sigma, cond=cond)
@@ -239,9 +185,12 @@ def predict_eps_cfg(self: ModelLatentDiffusion, x: Tensor, sigma: Tensor, cond: 
                          'are guided by its text_guidance_scale: pass cfg_scale=0')
     u = self.negative_condition if self.negative_condition is not None else self.encode_text('')
     u = _per_example(u, x.shape[0], 'the negative condition')
-    eps_c, eps_u = self(torch.cat([x, x]), _twice(sigma), torch.cat([_per_example(cond, x.shape[0], 'cond'), u])).chunk(2)
+    c = _per_example(cond, x.shape[0], 'cond')
+    eps_c, eps_u = self(torch.cat([x, x]), _twice(sigma), torch.cat([c, u])).chunk(2)
     return guide(eps_c, eps_u, cfg_scale)
 
+# %% ../nbs/04_diffusers.ipynb #a7908844
+@patch
 @torch.no_grad()
 def decode_latents(self: ModelLatentDiffusion, latents: Tensor) -> Tensor:
     "Images (B, 3, H', W') in [-1, 1] from latents (B, C, H, W); the VAE's scaling factor comes from its config."
@@ -249,9 +198,8 @@ def decode_latents(self: ModelLatentDiffusion, latents: Tensor) -> Tensor:
     z = latents.to(self.device, self.dtype) / cfg.scaling_factor + (getattr(cfg, 'shift_factor', None) or 0)
     return self.vae.decode(z).sample.float().clamp(-1, 1)
 
-ModelLatentDiffusion.predict_eps_cfg, ModelLatentDiffusion.decode_latents = predict_eps_cfg, decode_latents
-
 # %% ../nbs/04_diffusers.ipynb #a7c31e02
+@patch
 def check_shape(self: ModelLatentDiffusion, shape: tuple, # (B, C, H, W) of x or xt
                 name: str = 'x'):                        # the argument named in the error
     "Raise a ValueError unless shape is (B, C, H, W) with the UNet's C channels; any height and width >= 1."
@@ -260,26 +208,25 @@ def check_shape(self: ModelLatentDiffusion, shape: tuple, # (B, C, H, W) of x or
         raise ValueError(f"{name} must have shape (B, {c}, H, W): the UNet's {c} latent channels, any height H and "
                          f"width W (an image's size / {self.vae_scale_factor}), got {tuple(shape)}")
 
-ModelLatentDiffusion.check_shape = check_shape
-
 # %% ../nbs/04_diffusers.ipynb #b8d42f02
+@patch
 @torch.no_grad()
-def encode_images(self: ModelLatentDiffusion, images: Tensor, # (B, 3, H', W') in [-1, 1], sides multiples of vae_scale_factor
-                  generator: torch.Generator = None,           # for the posterior draw (diffusers' img2img draws its noise next)
-                  sample: bool = True,                         # False: the posterior mean, deterministic
-                 ) -> Tensor:                                  # float32 latents (B, C, H'/f, W'/f), f = vae_scale_factor
+def encode_images(self: ModelLatentDiffusion,
+                  images: Tensor,                    # (B, 3, H', W') in [-1, 1], sides multiples of vae_scale_factor
+                  generator: torch.Generator = None, # for the posterior draw (diffusers' img2img draws its noise next)
+                  sample: bool = True,               # False: the posterior mean, deterministic
+                 ) -> Tensor:                        # float32 latents (B, C, H'/f, W'/f), f = vae_scale_factor
     "Latents of images, scaled as the UNet sees them: the inverse of `decode_latents`."
     f, cfg = self.vae_scale_factor, self.vae.config
     if images.ndim != 4 or images.shape[1] != cfg.in_channels or images.shape[2] % f or images.shape[3] % f:
         raise ValueError(f'images must have shape (B, {cfg.in_channels}, H, W) with H and W multiples of {f}, '
                          f'got {tuple(images.shape)}')
     if images.min() < -1 or images.max() > 1:
-        raise ValueError(f'images must lie in [-1, 1] (from [0, 1]: 2 * images - 1), got [{images.min():.3g}, {images.max():.3g}]')
+        raise ValueError(f'images must lie in [-1, 1] (from [0, 1]: 2 * images - 1), '
+                         f'got [{images.min():.3g}, {images.max():.3g}]')
     dist = self.vae.encode(images.to(self.device, self.dtype)).latent_dist
     z = dist.sample(generator) if sample else dist.mean
     return ((z - (getattr(cfg, 'shift_factor', None) or 0)) * cfg.scaling_factor).float()
-
-ModelLatentDiffusion.encode_images = encode_images
 
 # %% ../nbs/04_diffusers.ipynb #b8d42f04
 def img2img_sigmas(sigmas: Tensor,   # N+1 decreasing levels of a full run, e.g. schedule.sample_sigmas(N)

@@ -9,7 +9,9 @@ __all__ = ['PatchEmbed', 'get_pos_embed', 'Modulation', 'ModulatedLayerNorm', 'D
 import torch
 from torch import nn
 from einops import rearrange
+from fastcore.basics import patch
 from .model import ModelMixin, Attention, SigmaEmbedderSinCos, CondSequential
+from .checks import check_dtype
 
 # %% ../nbs/03a_dit.ipynb #bc8d162e
 class PatchEmbed(nn.Module):
@@ -98,7 +100,8 @@ class DiT(nn.Module, ModelMixin):
         self.init()
 
 # %% ../nbs/03a_dit.ipynb #aaa3306c
-def _dit_init(self):
+@patch
+def init(self: DiT):
     "Xavier linear layers, small σ-embedding MLP, zero output layer (adaLN-Zero)"
     for m in self.modules():
         if isinstance(m, nn.Linear):
@@ -110,22 +113,18 @@ def _dit_init(self):
         if isinstance(m, Modulation): nn.init.zeros_(m.proj[-1].weight)
     nn.init.zeros_(self.final_linear.weight); nn.init.zeros_(self.final_linear.bias)
 
-def _dit_unpatchify(self, x):  # (B, N, p*p*C) -> (B, C, H, W)
+# %% ../nbs/03a_dit.ipynb #a1971349
+@patch
+def unpatchify(self: DiT, x):  # (B, N, p*p*C) -> (B, C, H, W)
     n = self.in_dim // self.patch_size
     return rearrange(x, 'b (ph pw) (p q c) -> b c (ph p) (pw q)', ph=n, pw=n, p=self.patch_size, q=self.patch_size)
 
-DiT.init, DiT.unpatchify = _dit_init, _dit_unpatchify
-
-# %% ../nbs/03a_dit.ipynb #b0d7e5f4
-from .checks import check_dtype
-
 # %% ../nbs/03a_dit.ipynb #52718887
-def _dit_forward(self, x, sigma, cond=None):  # (B, C, H, W), () or (B, 1, 1, 1), (B, ...) -> (B, C, H, W)
+@patch
+def forward(self: DiT, x, sigma, cond=None):  # (B, C, H, W), () or (B, 1, 1, 1), (B, ...) -> (B, C, H, W)
     self.check_input(x, cond); check_dtype(self, x, weight=self.x_embed.proj.weight)
     x = self.x_embed(x) + self.pos_embed                  # (B, N, D)
     y = self.sig_embed(x.shape[0], sigma.squeeze())       # (B, D)
     if self.cond_embed is not None: y = y + self.cond_embed(cond)   # (B, D)
     x = self.blocks(x, y)                                 # (B, N, D)
     return self.unpatchify(self.final_linear(self.final_norm(x, y)))  # (B, N, p*p*C) -> (B, C, H, W)
-
-DiT.forward = _dit_forward

@@ -12,7 +12,8 @@ import torch
 from itertools import pairwise
 from torch import nn
 from einops import rearrange
-from .model import alpha, ModelMixin, Attention, CondSequential, SigmaEmbedderSinCos   # alpha: 0.5 code imports it from here
+from .model import ModelMixin, Attention, CondSequential, SigmaEmbedderSinCos
+from .model import alpha as alpha   # re-exported: 0.5 code imports it from here
 from .checks import check_dtype
 
 # %% ../nbs/03_unet.ipynb #ad0a184b
@@ -76,7 +77,7 @@ class DownLevel(nn.Module):
             self.blocks.append(CondSequential(make_block(c_in, c_out), *extra)); c_in = c_out
         if downsample: self.downsample = Downsample(c_out)
 
-    def forward(self, hs: list, emb):  # pushes each output onto the skips hs: (B, c_out, r, r), then (B, c_out, r/2, r/2)
+    def forward(self, hs: list, emb):  # pushes each output onto the skips hs: (B, c_out, r, r), then r/2
         for block in self.blocks: hs.append(block(hs[-1], emb))
         if hasattr(self, 'downsample'): hs.append(self.downsample(hs[-1]))
         return hs
@@ -89,7 +90,8 @@ class DownPath(nn.ModuleList):
         super().__init__()
         n = len(ch_dims) - 1
         for i, (c_in, c_out) in enumerate(pairwise(ch_dims)):   # level i at resolution in_dim / 2**i
-            self.append(DownLevel(c_in, c_out, num_res_blocks, in_dim // 2**i in attn_resolutions, make_block, i < n - 1))
+            attn = in_dim // 2**i in attn_resolutions
+            self.append(DownLevel(c_in, c_out, num_res_blocks, attn, make_block, i < n - 1))
 
     def forward(self, h, emb):  # (B, ch, H, W) -> list of skips, the last at the lowest resolution
         hs = [h]
@@ -120,7 +122,8 @@ class UpPath(nn.ModuleList):
         n, c_in = len(ch_dims) - 1, ch_dims[-1]
         for i, (c_out, next_skip_in) in enumerate(pairwise(reversed(ch_dims))):   # level i at low_res * 2**i
             skips = [c_out] * num_res_blocks + [next_skip_in]
-            self.append(UpLevel(c_in, c_out, skips, low_res * 2**i in attn_resolutions, make_block, i < n - 1)); c_in = c_out
+            self.append(UpLevel(c_in, c_out, skips, low_res * 2**i in attn_resolutions, make_block, i < n - 1))
+            c_in = c_out
 
     def forward(self, h, hs: list, emb):  # (B, C_low, r, r) -> (B, ch, H, W); consumes hs
         for level in self: h = level(h, hs, emb)
@@ -140,7 +143,8 @@ class Unet(nn.Module, ModelMixin):
         self.in_dim, self.ch, self.input_dims, self.temb_ch = in_dim, ch, (in_ch, in_dim, in_dim), ch * embed_ch_mult
         self.num_resolutions, self.num_res_blocks = len(ch_mult), num_res_blocks
         self.sig_embed, self.cond_embed = sig_embed or SigmaEmbedderSinCos(self.temb_ch), cond_embed
-        make_block = lambda c_in, c_out: ResnetBlock(in_ch=c_in, out_ch=c_out, temb_channels=self.temb_ch, dropout=dropout)
+        make_block = lambda c_in, c_out: ResnetBlock(in_ch=c_in, out_ch=c_out, temb_channels=self.temb_ch,
+                                                     dropout=dropout)
         ch_dims = [ch * m for m in (1, *ch_mult)]
         self.conv_in = nn.Conv2d(in_ch, ch, kernel_size=3, stride=1, padding=1)
         self.downs = DownPath(ch_dims, num_res_blocks, attn_resolutions, in_dim, make_block)

@@ -2,8 +2,9 @@
 import importlib.util, json, os, subprocess, sys
 import pytest, torch
 from smalldiffusion import ScheduleLDM, samples
-from smalldiffusion.latent_diffusion import (ModelLatentDiffusion, save_tiny_sd_pipeline, sigma_to_timestep,
-                                             to_diffusers_latents, from_diffusers_latents, img2img_sigmas)
+from smalldiffusion.latent_diffusion import (ModelLatentDiffusion, sigma_to_timestep, to_diffusers_latents,
+                                             from_diffusers_latents, img2img_sigmas)
+from smalldiffusion.tiny_pipeline import save_tiny_sd_pipeline
 from diffusers import StableDiffusionPipeline, StableDiffusionImg2ImgPipeline, DDIMScheduler
 from diffusers.utils import logging as diffusers_logging
 
