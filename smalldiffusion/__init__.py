@@ -26,11 +26,11 @@ from .model import (ModelMixin, Scaled, PredX0, PredV, PredFlow, TimeInputMLP, I
 from .training import generate_train_sample, training_loop, make_ema
 from .checkpoint import save_checkpoint, load_checkpoint
 from .checks import NonFiniteLossError, check_sigmas
-from .sampling import samples, invert, prepare_sampling
-from .samplers import (sigmas_karras, sigmas_trig, samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde,
-                                     samples_trig_pc, adams_weights, samples_eps_adams, exp_adams_weights,
-                                     samples_x0_adams, x0_adams_weights, sigmas_calibrated,
-                                     samples_calibrated, calibrate_weights, deis_weights)
+from .sampling import samples, prepare_sampling
+from .samplers import sigmas_karras, sigmas_trig, samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde, invert
+from .adams import (samples_trig_pc, adams_weights, samples_eps_adams, exp_adams_weights, samples_x0_adams,
+                                  x0_adams_weights)
+from .calibration import sigmas_calibrated, samples_calibrated, calibrate_weights, deis_weights
 from .mixture import GaussianMixture, GaussianMixtureDenoiser, GaussianMixtureFlow, gaussian_flow, solve_pf_ode
 from .flow import FlowAsEps, flow_compatible
 from .conditional import class_distance
