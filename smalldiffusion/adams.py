@@ -44,7 +44,7 @@ def samples_trig_pc(model,                 # a ModelMixin model predicting ε (o
                     order: int=3,          # values of F in the predictor polynomial (1: Euler in θ), 1..4
                     sigma_data: float=0.5, # the data's standard deviation σ_d, which sets θ = atan(σ/σ_d)
                     corrector: bool=True): # redo each step with the next F as an extra node (no extra call)
-    "Adams predictor (`order`) + free Adams–Moulton corrector in the TrigFlow angle (Lu & Song 2024; PEC as UniPC, Zhao et al. 2023)."
+    "Adams predictor + free Adams–Moulton corrector in the TrigFlow angle (Lu & Song 2024; PEC as in UniPC)."
     check_trig_pc(order, sigma_data)
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
     sigs = check_sigmas(sigmas, strict='samples_trig_pc').tolist()
@@ -54,9 +54,11 @@ def samples_trig_pc(model,                 # a ModelMixin model predicting ε (o
 @torch.no_grad()
 def _trig_pc(model, sigs, xt, eps_fn, order, sigma_data, corrector):
     model.eval()
-    th, Fs, y = [math.atan(s / sigma_data) for s in sigs], [], xt / math.hypot(sigs[0], sigma_data)  # y = x / sqrt(σ² + σ_d²)
+    th, Fs = [math.atan(s / sigma_data) for s in sigs], []
+    y = xt / math.hypot(sigs[0], sigma_data)                                 # y = x / sqrt(σ² + σ_d²)
     for i, (sig, sig_next) in enumerate(pairwise(sigs)):
-        Fs = Fs[-order:] + [(sig * y - math.hypot(sig, sigma_data) * eps_fn(xt, sig)) / sigma_data]   # F at θ_i; dy/dθ = -F
+        F = (sig * y - math.hypot(sig, sigma_data) * eps_fn(xt, sig)) / sigma_data   # F at θ_i; dy/dθ = -F
+        Fs = Fs[-order:] + [F]
         if corrector and i > 0: y = y_prev - _adams_step(Fs, th[i + 1 - len(Fs):i + 1], th[i - 1], th[i])
         k = min(order, len(Fs))
         y_prev, y = y, y - _adams_step(Fs[-k:], th[i + 1 - k:i + 1], th[i], th[i + 1])
@@ -97,7 +99,7 @@ def samples_eps_adams(model,                 # a ModelMixin model predicting ε 
                       corrector: float=1.,   # weight of the free corrector in [0, 1] (True = 1, False = 0 = DEIS)
                       final_order: int=1,    # predictions used for the step to σ = 0, 1..order
                       lower_order_final: bool=False): # order <= steps left (the last steps lower their order)
-    "Exponential Adams in ε̂ on λ = -log σ (DEIS, Zhang & Chen 2023) with a free UniPC corrector (Zhao et al. 2023), to σ = 0."
+    "Exponential Adams in ε̂ on λ = -log σ (DEIS, Zhang & Chen 2023) + UniPC's free corrector, to σ = 0."
     corrector = check_adams(order, corrector, lower_order_final)
     final_order = check_int('final_order', final_order, 1, order)
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
@@ -114,7 +116,7 @@ def _exp_adams(model, sigs, xt, predict, step, order, corrector, final_order, lo
     model.eval()
     lam, Fs, n = [-math.log(s) if s > 0 else math.inf for s in sigs], [], len(sigs) - 1
     for i, (sig, sig_next) in enumerate(pairwise(sigs)):
-        Fs = Fs[-order:] + [predict(xt, sig)]                       # prediction at λ_i (one more than the predictor uses)
+        Fs = Fs[-order:] + [predict(xt, sig)]                       # at λ_i (one more than the predictor uses)
         if corrector > 0 and i > 0:                                 # redo step i-1 with the new node: order k + 1
             xt = torch.lerp(xt, step(Fs[-k - 1:], lam[i - k:i + 1], lam[i - 1], lam[i], x_prev), corrector)
         k = min(len(Fs), final_order if sig_next == 0 else order, n - i if lower_order_final else order)
@@ -146,7 +148,7 @@ def samples_x0_adams(model,                 # a ModelMixin model predicting ε (
                      order: int=2,          # denoised estimates in the predictor polynomial (1: DDIM), 1..3
                      corrector: float=1.,   # weight of the free corrector in [0, 1] (True = 1, False = 0)
                      lower_order_final: bool=False): # order <= steps left (the last steps lower their order)
-    "Exponential Adams in the denoised estimate on λ = -log σ (DPM-Solver++ multistep, Lu et al. 2022) with UniPC's free corrector."
+    "Exponential Adams in x̂0 on λ = -log σ (DPM-Solver++ multistep, Lu et al. 2022) with UniPC's free corrector."
     corrector = check_adams(order, corrector, lower_order_final)
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
     sigs, eps_fn = check_sigmas(sigmas, strict='samples_x0_adams').tolist(), _eps_fn(model, cond, cfg_scale)

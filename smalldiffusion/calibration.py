@@ -30,21 +30,23 @@ def _coordinate_search(loss, ls: list, sweeps: int, tries: int) -> list:
 
 def _calibration_noise(model, batchsize: int, seed: int, sigma: float) -> Tensor:
     "`batchsize` draws of noise of std `sigma` from `seed` (the global RNG untouched), on the model's device."
-    with torch.random.fork_rng(): torch.manual_seed(check_int('seed', seed, 0)); xt = model.rand_input(batchsize) * sigma
+    with torch.random.fork_rng():
+        torch.manual_seed(check_int('seed', seed, 0)); xt = model.rand_input(batchsize) * sigma
     return xt.to(next(itertools.chain(model.parameters(), model.buffers()), xt).device)
 
 # %% ../nbs/02e_calibration.ipynb #6c1f0a03
 def sigmas_calibrated(model,              # ε-prediction model the grid is for
                       schedule_or_sigmas, # a Schedule, or a tensor of sigmas whose range is used
                       steps: int,         # number of sampling steps: steps + 1 values from σ_max to σ_min
-                      sampler=None,       # sampler(model, sigmas, xt=...) the grid is for (None: samples_eps_adams, order 2, corrector 0.5)
+                      sampler=None,       # sampler(model, sigmas, xt=...) the grid is for
+                                          # (None: samples_eps_adams, order 2, corrector 0.5)
                       xt: Tensor=None,    # calibration noise at σ_max (None: `batchsize` draws with `seed`)
                       batchsize: int=128, # calibration trajectories when xt is None
                       seed: int=0,        # seed of the calibration noise when xt is None
                       sweeps: int=2,      # passes over the interior levels, each searching half as far
                       tries: int=8,       # candidate positions per level and pass
                       fine_steps: int=200) -> Tensor: # Karras steps of the sampler's own reference solve
-    "σ_max → σ_min grid whose interior levels are moved one at a time (as Align Your Steps) to bring `sampler` closest to its own fine solve."
+    "σ_max → σ_min grid, levels moved one at a time (as Align Your Steps) to bring `sampler` closest to its fine solve."
     steps, (lo, hi) = check_int('steps', steps), _sigma_range(schedule_or_sigmas)
     sampler = sampler or (lambda m, s, xt: samples_eps_adams(m, s, xt=xt, order=2, corrector=0.5))
     if xt is None: xt = _calibration_noise(model, batchsize, seed, hi)
@@ -56,18 +58,19 @@ def sigmas_calibrated(model,              # ε-prediction model the grid is for
 
 # %% ../nbs/02e_calibration.ipynb #32629ed1
 def _relative_deis(sigs: list, k: int) -> Tensor:
-    "(N, k) DEIS weights (order k, order 1 on a last step to σ = 0) divided by each step's σ_{i+1} − σ_i, right-aligned."
+    "(N, k) DEIS weights (order k; 1 on a last step to σ = 0) divided by each step's σ_{i+1} − σ_i, right-aligned."
     lam, n = [-math.log(s) if s > 0 else math.inf for s in sigs], len(sigs) - 1
     W = torch.zeros(n, k, dtype=torch.float64)
     for i in range(n):
         m = 1 if sigs[i + 1] == 0 else min(k, i + 1)
-        W[i, k - m:] = torch.from_numpy(exp_adams_weights(lam[i + 1 - m:i + 1], lam[i], lam[i + 1])) / (sigs[i + 1] - sigs[i])
+        w = torch.from_numpy(exp_adams_weights(lam[i + 1 - m:i + 1], lam[i], lam[i + 1]))
+        W[i, k - m:] = w / (sigs[i + 1] - sigs[i])
     return W
 
 def deis_weights(sigmas: Tensor, # N+1 strictly decreasing noise levels; the last may be 0
                  order: int=3    # ε̂ values per step, 1..3
                 ) -> Tensor:
-    "(N, order) weights with which `samples_calibrated` is DEIS (`samples_eps_adams` with corrector 0): the calibration's start."
+    "(N, order) weights with which `samples_calibrated` is DEIS (`samples_eps_adams`, corrector 0): the fit's start."
     check_int('order', order, 1, 3)
     return _relative_deis(check_sigmas(sigmas, strict='deis_weights').tolist(), order)
 
@@ -81,15 +84,15 @@ def _weighted_steps(sigs: list, xt: Tensor, eps_fn, W) -> Tensor:
         yield xt
 
 def samples_calibrated(model,               # a ModelMixin model predicting ε
-                       sigmas: Tensor,      # the N+1 strictly decreasing noise levels the weights were fitted on; the last may be 0
+                       sigmas: Tensor,      # the N+1 strictly decreasing levels of the weights; the last may be 0
                        *,
                        batchsize: int=1,    # samples to draw when `xt` is None
                        xt: Tensor=None,     # starting point at sigmas[0] (default: noise of std sigmas[0])
                        cond: Tensor=None,   # conditioning, batched like xt, for a conditional model
                        cfg_scale: float=0., # classifier-free guidance scale, 0 = off
                        accelerator=None,    # an Accelerator: model and tensors on its device
-                       weights: Tensor):    # (N, order) step weights from `calibrate_weights` (or `deis_weights`) for these sigmas
-    "Multistep in ε̂ with per-step weights fitted on the model (bespoke solvers, Shaul et al. 2023, 2024); DEIS with `deis_weights`."
+                       weights: Tensor):    # (N, order) weights from `calibrate_weights` (or `deis_weights`) here
+    "Multistep in ε̂ with step weights fitted on the model (bespoke solvers, Shaul et al. 2023, 2024)."
     check_eps_model(model, 'samples_calibrated')
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
     sigs = check_sigmas(sigmas, strict='samples_calibrated').tolist()
@@ -106,13 +109,14 @@ def calibrate_weights(model,               # ε-prediction model the weights are
                       batchsize: int=1024, # calibration trajectories when xt is None
                       seed: int=0,         # seed of the calibration noise when xt is None
                       ridge: float=1e-2,   # weight of |W − W_DEIS|² against the squared distance relative to DEIS's
-                      sigma_min: float=None, # for sigmas ending at 0: where the fine solve stops before its denoising step (None: the smallest positive sigma)
-                      fine_steps: int=200, # Karras steps of the fine solve (`samples_eps_adams`, order 3 with corrector)
+                      sigma_min: float=None, # sigmas ending at 0: where the fine solve stops before its denoising step
+                                             # (None: the smallest positive sigma)
+                      fine_steps: int=200, # Karras steps of the fine solve (`samples_eps_adams`, order 3, corrector)
                       iters: int=200,      # most L-BFGS iterations
                       cond: Tensor=None,   # conditioning for the calibration, batched like xt
                       cfg_scale: float=0., # classifier-free guidance scale of the calibration
                       progress: bool=False) -> Tensor: # show a progress bar over rounds of 10 iterations
-    "(N, order) step weights for `samples_calibrated` on `sigmas`, fitted to bring it closest to a fine solve of `model` from calibration noise."
+    "(N, order) step weights for `samples_calibrated` on `sigmas`, fitted to bring it closest to a fine solve."
     check_int('order', order, 1, 3); check_positive('ridge', ridge, 'it keeps the fit unique and near DEIS')
     sigmas = check_sigmas(sigmas, strict='calibrate_weights')
     sigs = sigmas.tolist()
@@ -123,19 +127,22 @@ def calibrate_weights(model,               # ε-prediction model the weights are
     lo = end if sigs[-1] > 0 or sigma_min is None else min(float(sigma_min), end)
     fine = sigmas_karras(torch.tensor([lo, sigs[0]], dtype=torch.float64), fine_steps, final_zero=sigs[-1] == 0)
     target = list(samples_eps_adams(model, fine, xt=xt, cond=cond, cfg_scale=cfg_scale, order=3, corrector=1.))[-1]
-    return _fit_weights(model, sigs, xt, target, _eps_fn(model, cond, cfg_scale), order, float(ridge), check_int('iters', iters), progress)
+    eps_fn = _eps_fn(model, cond, cfg_scale)
+    return _fit_weights(model, sigs, xt, target, eps_fn, order, float(ridge), check_int('iters', iters), progress)
 
 # %% ../nbs/02e_calibration.ipynb #da1ef83a
 def _fit_weights(model, sigs, xt, target, eps_fn, k, ridge, iters, progress) -> Tensor:
-    "L-BFGS on the free weights (those with an ε̂ to weigh) from DEIS's: squared distance / DEIS's + ridge |W − W_DEIS|²."
+    "L-BFGS on the free weights (with an ε̂ to weigh) from DEIS's: squared distance / DEIS's + ridge |W − W_DEIS|²."
     W0, n = _relative_deis(sigs, k), len(sigs) - 1
     free = torch.arange(k) >= k - 1 - torch.arange(n)[:, None]                    # step i has min(k, i + 1) predictions
     dW = torch.zeros_like(W0, requires_grad=True)
-    dist = lambda: (list(_weighted_steps(sigs, xt, eps_fn, (W0 + dW * free).to(xt.dtype)))[-1] - target).flatten(1).pow(2).sum(1).mean()
+    run = lambda: list(_weighted_steps(sigs, xt, eps_fn, (W0 + dW * free).to(xt.dtype)))[-1]
+    dist = lambda: (run() - target).flatten(1).pow(2).sum(1).mean()
     model.eval()
     with torch.no_grad(): d0 = float(dist())
     if not d0 > 0 or not math.isfinite(d0): return W0                            # exact already, or DEIS diverges here
-    opt = torch.optim.LBFGS([dW], max_iter=10, history_size=20, line_search_fn='strong_wolfe', tolerance_grad=1e-10, tolerance_change=1e-13)
+    opt = torch.optim.LBFGS([dW], max_iter=10, history_size=20, line_search_fn='strong_wolfe', tolerance_grad=1e-10,
+                            tolerance_change=1e-13)
     def closure():
         opt.zero_grad(); l = dist() / d0 + ridge * (dW * free).pow(2).sum(); l.backward(); return l
     last = math.inf

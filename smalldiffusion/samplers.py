@@ -133,7 +133,7 @@ def samples_dpmpp_2m_sde(model,               # a ModelMixin model predicting ε
                          cfg_scale: float=0., # classifier-free guidance scale, 0 = off
                          accelerator=None,    # an Accelerator: model and tensors on its device
                          eta: float=1.):      # fraction of the reverse SDE's noise (1: the SDE, 0: the ODE)
-    "DPM-Solver++(2M) SDE (Lu et al. 2022; diffusers' sde-dpmsolver++, midpoint), with k-diffusion's noise fraction `eta`."
+    "DPM-Solver++(2M) SDE (Lu et al. 2022; diffusers' sde-dpmsolver++, midpoint), k-diffusion's noise fraction `eta`."
     check_nonnegative('eta', eta, '1: the reverse SDE, 0: the ODE')
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
     sigs = check_sigmas(sigmas, strict='samples_dpmpp_2m_sde').tolist()
