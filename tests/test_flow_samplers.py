@@ -7,7 +7,7 @@ import torch
 from smalldiffusion import (GaussianMixture, PredFlow, ConditionalMLP, TimeInputMLP, ScheduleFlow, samples,
                             samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde, samples_trig_pc, samples_eps_adams,
                             samples_x0_adams, solve_pf_ode)
-from smalldiffusion.flow import GaussianMixtureFlow
+from smalldiffusion.mixture import GaussianMixtureFlow
 
 # samples_eps_adams (order 3 + corrector) is held to 2 here: on this uniform-t grid its last λ = -log σ steps are long
 # (t = 2/80 -> 1/80 -> 1e-3) and extrapolating ε over them costs the higher orders (measured rate 2.23)
