@@ -6,8 +6,9 @@
 __all__ = ['check_int', 'check_range', 'check_unit', 'check_float_data', 'check_finite', 'check_schedule_sigmas', 'check_steps',
            'check_betas', 'check_no_underflow', 'check_flow_times', 'check_beta_schedule', 'check_train_batch',
            'check_lr', 'check_decay', 'NonFiniteLossError', 'check_loss', 'check_sigmas', 'is_inversion',
-           'check_sampling', 'check_gam_mu', 'check_invertible', 'check_flow_model', 'check_sigma_values',
-           'check_sigma_batch', 'check_flow_t', 'check_labels', 'check_dtype']
+           'check_sampling', 'check_gam_mu', 'check_invertible', 'check_flow_model', 'check_positive',
+           'check_nonnegative', 'check_positive_levels', 'check_trig_pc', 'check_adams', 'check_weights',
+           'check_eps_model', 'check_sigma_values', 'check_sigma_batch', 'check_flow_t', 'check_labels', 'check_dtype']
 
 # %% ../nbs/07_checks.ipynb #88ab7722
 import math, numbers
@@ -231,6 +232,56 @@ def check_flow_model(model: nn.Module) -> nn.Module:
                         'runs samplers on flow times: derive it from smalldiffusion.ModelMixin, or call '
                         'flow_compatible(sampler)(model, sigmas, ...)')
     return model
+
+# %% ../nbs/07_checks.ipynb #c7a00002
+def _because(why: str) -> str: return f' ({why})' if why else ''
+
+def check_positive(name: str, value, why: str=''):
+    "`value` if it is > 0 (NaN is not), else a ValueError naming `name`, with `why` in brackets."
+    if not value > 0: raise ValueError(f'{name} must be > 0{_because(why)}, got {value!r}')
+    return value
+
+def check_nonnegative(name: str, value, why: str=''):
+    "`value` if it is >= 0 (NaN is not), else a ValueError naming `name`, with `why` in brackets."
+    if not value >= 0: raise ValueError(f'{name} must be >= 0{_because(why)}, got {value!r}')
+    return value
+
+# %% ../nbs/07_checks.ipynb #c7a00003
+def check_positive_levels(sigmas: Tensor) -> Tensor:
+    "The levels > 0 of a schedule's or a grid's sigmas (whose range a σ grid spans); a ValueError if there are none."
+    s = sigmas[sigmas > 0]
+    if s.numel() < 1: raise ValueError('schedule_or_sigmas must hold at least one positive sigma')
+    return s
+
+def check_trig_pc(order, sigma_data):
+    "`samples_trig_pc`'s knobs: 1 to 4 values of F in the predictor, and the data std σ_d > 0."
+    check_int('order', order, 1, 4); check_positive('sigma_data', sigma_data, 'the data std')
+
+# %% ../nbs/07_checks.ipynb #c7a00004
+def check_adams(order, corrector, lower_order_final) -> float:
+    "The exponential Adams knobs: 1 to 3 predictions, a corrector weight in [0, 1] (returned as a float), a bool."
+    check_int('order', order, 1, 3)
+    if not isinstance(corrector, (bool, int, float)) or not 0 <= corrector <= 1:
+        raise ValueError(f'corrector must be a weight in [0, 1] (True = 1, False = 0), got {corrector!r}')
+    if not isinstance(lower_order_final, bool):
+        raise TypeError(f'lower_order_final must be a bool, got {lower_order_final!r}')
+    return float(corrector)
+
+# %% ../nbs/07_checks.ipynb #c7a00005
+def check_weights(weights, n: int) -> Tensor:
+    "Finite (n, order) step weights, order 1 to 3, for `samples_calibrated` on n + 1 sigmas: as float64 on the CPU."
+    if not isinstance(weights, Tensor) or weights.ndim != 2 or weights.shape[0] != n or not 1 <= weights.shape[1] <= 3:
+        got = tuple(weights.shape) if isinstance(weights, Tensor) else type(weights).__name__
+        raise ValueError(f'weights must be a ({n}, order) tensor for these {n + 1} sigmas, got {got}: '
+                         'pass calibrate_weights(model, sigmas) (or deis_weights(sigmas)) for the same sigmas')
+    if not weights.isfinite().all():
+        raise ValueError('weights hold NaN or inf: calibrate again (a smaller iters, or more fine_steps)')
+    return weights.detach().double().cpu()
+
+def check_eps_model(model: nn.Module, name: str):
+    "A TypeError if `model` is a flow model: `name` takes ε-prediction models."
+    if getattr(model, 'is_flow', False):
+        raise TypeError(f'{name} takes ε-prediction models: wrap a flow model in FlowAsEps')
 
 # %% ../nbs/07_checks.ipynb #3d5e94d1
 def check_sigma_values(sigma: Tensor, positive: bool):

@@ -1,4 +1,4 @@
-"Integration checks for the samplers of notebook 02a that do not fit a notebook: guidance, dtypes, devices, grids (the benchmark harness: test_sampler_benchmark.py)."
+"Integration checks for the samplers of notebooks 02a, 02d and 02e that do not fit a notebook: guidance, dtypes, devices, grids (the benchmark harness: test_sampler_benchmark.py)."
 import math
 
 import pytest
@@ -7,9 +7,9 @@ from accelerate import Accelerator
 from hypothesis import given, settings, strategies as st
 
 from smalldiffusion import ConditionalMLP, ScheduleDDPM, ScheduleLDM, samples
-from smalldiffusion.samplers import (samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde, samples_trig_pc,
-                                     samples_eps_adams, samples_x0_adams, samples_calibrated, deis_weights,
-                                     calibrate_weights, sigmas_karras, sigmas_trig)
+from smalldiffusion.samplers import samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde, sigmas_karras, sigmas_trig
+from smalldiffusion.adams import samples_trig_pc, samples_eps_adams, samples_x0_adams
+from smalldiffusion.calibration import samples_calibrated, deis_weights, calibrate_weights
 from smalldiffusion.mixture import GaussianMixture, GaussianMixtureDenoiser
 
 def samples_calibrated_deis(model, sigmas, **kw):
