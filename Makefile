@@ -12,6 +12,7 @@ PIPQ := { grep -v "is ignored: it is neither a file nor a directory" || [ $$? = 
 help:
 	@echo "make demo    train the toy Swissroll model on CPU and write demo/swissroll.png"
 	@echo "make test    install the dev extra, run nbdev_test and pytest (what CI runs)"
+	@echo "            (the docs browser checks need chromium: installed as root, skipped loudly otherwise)"
 	@echo "make docs    build the documentation site into _docs/"
 	@echo "make export  regenerate smalldiffusion/ from nbs/ (nbdev_export)"
 	@echo "make bench   run the benchmarks in benchmarks/"
@@ -51,7 +52,9 @@ export: dev
 clean-nbs: dev
 	$(VENV)/bin/nbdev_clean
 
-# Debian's chromium for the docs site's browser test (installed when missing)
+# Debian's chromium for the docs site's browser checks (tests/test_docs.py), installed when missing as root or through
+# passwordless sudo. Without either it warns loudly and goes on (the browser checks skip, and pytest says so at the
+# end); with CI=true (GitHub Actions, .ci/run) a missing chromium fails here and a skipped browser check fails pytest.
 browser:
 	bash tools/ensure_chromium.sh
 
