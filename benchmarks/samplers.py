@@ -12,12 +12,13 @@ for the network, which every sampler's last step also takes). We report the medi
 Grids: 'trailing' (diffusers' trailing spacing), 'karras' (ρ = 7), 'trig' (`sigmas_trig` with σ_data, the data's
 standard deviation), and at 5, 10 and 20 evaluations two grids calibrated on the model (`sigmas_calibrated`, as Align
 Your Steps: one for our eps-Adams order 2 with corrector weight 0.5, one for DEIS-2, on 128 draws of calibration noise
-with their own seed; Heun, two calls per step, skips them), each with two ends, as diffusers' `final_sigmas_type`: 'zero' (the last step goes to σ = 0) and
-'sigma_min' (every step stays above the schedule's σ_min; the sample is returned there and its error includes the
-distance from σ_min to 0). Every grid and end is injected into every diffusers scheduler (`sigmas`/`timesteps`
-overwritten after `set_timesteps`), except DDIMScheduler, whose step indexes the training ᾱ by integer timestep: it
-runs on its native trailing grid only. DEISMultistepScheduler cannot step to σ = 0 (its λ is infinite there): it runs
-the 'sigma_min' ends only (as its own `set_timesteps` does, without the repeated σ_min its Karras option ends with).
+with their own seed; Heun, two calls per step, skips them), each with two ends, as diffusers' `final_sigmas_type`:
+'zero' (the last step goes to σ = 0) and 'sigma_min' (every step stays above the schedule's σ_min; the sample is
+returned there and its error includes the distance from σ_min to 0). Every grid and end is injected into every
+diffusers scheduler (`sigmas`/`timesteps` overwritten after `set_timesteps`), except DDIMScheduler, whose step
+indexes the training ᾱ by integer timestep: it runs on its native trailing grid only. DEISMultistepScheduler cannot
+step to σ = 0 (its λ is infinite there): it runs the 'sigma_min' ends only (as its own `set_timesteps` does, without
+the repeated σ_min its Karras option ends with).
 
 Step weights calibrated on the model: at 5 evaluations, on every grid and end, `samples_calibrated` runs with weights
 that `calibrate_weights` fits for that model and grid (defaults: order 3, ridge 0.01; 1024 draws of calibration noise
@@ -33,7 +34,7 @@ calibration's defaults) are a fixed list, the weights and the ridge chosen on mi
 0.75 to 0.9 beat full correction on the RMS at 10 evaluations on two other random 16-D mixtures, seeds 1 and 2); no
 setting is chosen per problem or per budget.
 
-    python benchmarks/samplers.py            # everything, writes benchmarks/results/*.json and *.png (about 20 min, 2 CPUs)
+    python benchmarks/samplers.py            # everything: benchmarks/results/*.json and *.png (about 20 min, 2 CPUs)
     python benchmarks/samplers.py --quick    # small batches, for a smoke run
 """
 import argparse, contextlib, io, itertools, json, math, os, statistics, tempfile, time, warnings
@@ -46,8 +47,9 @@ from diffusers import (DDIMScheduler, EulerDiscreteScheduler, HeunDiscreteSchedu
                        EulerAncestralDiscreteScheduler)
 from smalldiffusion import ScheduleDDPM, TimeInputMLP, samples, training_loop
 from smalldiffusion.model import Scaled
-from smalldiffusion.samplers import (sigmas_karras, sigmas_trig, sigmas_calibrated, samples_trig_pc, samples_dpmpp_2m, samples_heun,
-                                     samples_dpmpp_2m_sde, samples_eps_adams, samples_x0_adams, samples_calibrated, calibrate_weights, deis_weights)
+from smalldiffusion.samplers import (sigmas_karras, sigmas_trig, sigmas_calibrated, samples_trig_pc, samples_dpmpp_2m,
+                                     samples_heun, samples_dpmpp_2m_sde, samples_eps_adams, samples_x0_adams,
+                                     samples_calibrated, calibrate_weights, deis_weights)
 from smalldiffusion.mixture import GaussianMixture, GaussianMixtureDenoiser, solve_pf_ode
 
 HERE = Path(__file__).parent
@@ -72,7 +74,8 @@ def digits_data() -> torch.Tensor:
     return torch.tensor(load_digits().data, dtype=torch.float32) / 8 - 1
 
 def digits_mlp(train_steps: int=6000, quiet: bool=False):
-    "An ε-MLP (input scaled to unit variance, as DDPM's) trained on the digits with ScheduleDDPM(1000), cached; (model, s)."
+    """An ε-MLP (input scaled to unit variance, as DDPM's) trained on the digits with ScheduleDDPM(1000), cached;
+    (model, seconds)."""
     from safetensors.torch import load_file, save_file
     model = Scaled(TimeInputMLP)(dim=64, hidden_dims=(256, 256, 256, 256))
     path = CACHE / f'digits_mlp_scaled_{train_steps}.safetensors'
@@ -130,7 +133,8 @@ def make_grid(grid: str, steps: int, sigma_data: float, final_zero: bool=True, m
     raise ValueError(grid)
 
 GRIDS = ('trailing', 'karras', 'trig', 'calibrated', 'calibrated DEIS')
-CALIBRATED = {   # grid -> the sampler `sigmas_calibrated` fits it to: ours, and DEIS-2 (our eps-Adams without corrector)
+# grid -> the sampler `sigmas_calibrated` fits it to: ours, and DEIS-2 (our eps-Adams without corrector)
+CALIBRATED = {
     'calibrated': lambda m, s, xt: samples_eps_adams(m, s, xt=xt, order=2, corrector=0.5),
     'calibrated DEIS': lambda m, s, xt: samples_eps_adams(m, s, xt=xt, order=2, corrector=0.)}
 CAL_BUDGETS, CAL_BATCH, CAL_SEED = (5, 10, 20), 128, 1000   # calibration noise: its own seed, never the test noise
@@ -150,16 +154,17 @@ ENDS = ('zero', 'sigma_min')                     # diffusers' final_sigmas_type:
 
 _WEIGHTS = {}
 def calibrated_weights(model, sigs: torch.Tensor) -> torch.Tensor:
-    "`calibrate_weights` for `model` on `sigs` (once per grid; seconds summed in CAL_SECONDS), on its own calibration noise."
+    """`calibrate_weights` for `model` on `sigs` (once per grid; seconds summed in CAL_SECONDS), on its own calibration
+    noise."""
     key = (id(model), tuple(sigs.tolist()))
     if key not in _WEIGHTS:
         t0 = time.time()
-        xt = SIG_MAX * torch.randn(WEIGHTS_BATCH, *model.input_dims, generator=torch.Generator().manual_seed(CAL_SEED + 1),
-                                   dtype=torch.float64)
+        xt = SIG_MAX * torch.randn(WEIGHTS_BATCH, *model.input_dims,
+                                   generator=torch.Generator().manual_seed(CAL_SEED + 1), dtype=torch.float64)
         _WEIGHTS[key] = calibrate_weights(model, sigs, xt=xt, sigma_min=REF_SIGMA_MIN.get(id(model)))
         CAL_SECONDS[id(model)] = CAL_SECONDS.get(id(model), 0.) + time.time() - t0
     return _WEIGHTS[key]
-WEIGHTS_BATCH = 1024                             # calibration noise for the step weights (its own seed, never the test noise)
+WEIGHTS_BATCH = 1024                     # calibration noise for the step weights (its own seed, never the test noise)
 
 # ---------------------------------------------------------------- peers
 class Counted:
@@ -176,11 +181,14 @@ def _peer_configs() -> dict:
     for lof in (True, False):
         tag = '' if lof else ', no lower-order final'
         for o in (2, 3):
-            cfg[f'DPM++({o}M){tag}'] = (DPMSolverMultistepScheduler, dict(solver_order=o, lower_order_final=lof, final_sigmas_type='zero'))
-            cfg[f'DPM++ singlestep {o}{tag}'] = (DPMSolverSinglestepScheduler, dict(solver_order=o, lower_order_final=lof, final_sigmas_type='zero'))
+            cfg[f'DPM++({o}M){tag}'] = (DPMSolverMultistepScheduler,
+                                        dict(solver_order=o, lower_order_final=lof, final_sigmas_type='zero'))
+            cfg[f'DPM++ singlestep {o}{tag}'] = (DPMSolverSinglestepScheduler,
+                                                 dict(solver_order=o, lower_order_final=lof, final_sigmas_type='zero'))
             cfg[f'DEIS-{o}{tag}'] = (DEISMultistepScheduler, dict(solver_order=o, lower_order_final=lof))
             for bh in ('bh1', 'bh2'):
-                cfg[f'UniPC-{o} {bh}{tag}'] = (UniPCMultistepScheduler, dict(solver_order=o, solver_type=bh, lower_order_final=lof, final_sigmas_type='zero'))
+                cfg[f'UniPC-{o} {bh}{tag}'] = (UniPCMultistepScheduler, dict(solver_order=o, solver_type=bh,
+                                               lower_order_final=lof, final_sigmas_type='zero'))
     return cfg
 
 PEERS = _peer_configs()
@@ -205,7 +213,8 @@ def inject(sch, sigs: torch.Tensor):
 
 @torch.no_grad()
 def run_peer(cls, kwargs: dict, grid, nfe: int, x_start, model, sigma_data: float, seed=None, end: str='zero'):
-    "Final σ-form sample of a diffusers scheduler on `grid` with `end`, and the model calls it made ((None, 0): cannot run)."
+    """Final σ-form sample of a diffusers scheduler on `grid` with `end`, and the model calls it made ((None, 0): cannot
+    run)."""
     sch, eps = cls(**BETAS, **kwargs), Counted(model)
     steps = peer_steps(cls, nfe, end)
     sch.set_timesteps(steps)
@@ -231,7 +240,8 @@ def run_peer(cls, kwargs: dict, grid, nfe: int, x_start, model, sigma_data: floa
 
 # ---------------------------------------------------------------- ours
 CALIBRATED_SAMPLER = 'samples_calibrated order 3'   # step weights fitted on the model, at WEIGHT_BUDGETS only
-WEIGHT_BUDGETS = (5,)   # where the fit is reproducible: noise moved by 1e-13 moves its errors by < 3% at 5, by tens of % at 10
+# where the fit is reproducible: noise moved by 1e-13 moves its errors by < 3% at 5, by tens of % at 10
+WEIGHT_BUDGETS = (5,)
 
 def _ours() -> dict:
     "name -> (sampler(model, sigmas, xt, sigma_data), steps for a budget): the package's ODE samplers and settings."
@@ -242,7 +252,8 @@ def _ours() -> dict:
             for c in (1., 0.75, 0.5, 0.25, 0.):
                 for lof in (False, True):
                     kw = dict(order=order, corrector=c, lower_order_final=lof)
-                    name = f'samples_{form}_adams order {order}, corrector {c:g}' + (', lower-order final' if lof else '')
+                    name = (f'samples_{form}_adams order {order}, corrector {c:g}'
+                            + (', lower-order final' if lof else ''))
                     adams[name] = ((lambda f, kw: lambda m, s, x, sd: f(m, s, xt=x, **kw))(f, kw), one)
     return adams | {
         'samples (DDIM)': (lambda m, s, x, sd: samples(m, s, xt=x), one),
@@ -251,7 +262,8 @@ def _ours() -> dict:
         'samples_dpmpp_2m': (lambda m, s, x, sd: samples_dpmpp_2m(m, s, xt=x), one),
         'samples_trig_pc order 2': (lambda m, s, x, sd: samples_trig_pc(m, s, xt=x, order=2, sigma_data=sd), one),
         'samples_trig_pc order 3': (lambda m, s, x, sd: samples_trig_pc(m, s, xt=x, order=3, sigma_data=sd), one),
-        CALIBRATED_SAMPLER: (lambda m, s, x, sd: samples_calibrated(m, s, xt=x, weights=calibrated_weights(m.model, s)), one),
+        CALIBRATED_SAMPLER: (lambda m, s, x, sd: samples_calibrated(m, s, xt=x, weights=calibrated_weights(m.model, s)),
+                             one),
     }
 
 OURS = _ours()
@@ -270,7 +282,8 @@ def run_ours(name: str, grid: str, nfe: int, x_start, model, sigma_data: float, 
     if name == CALIBRATED_SAMPLER and nfe not in WEIGHT_BUDGETS: return None, 0
     if grid in CALIBRATED and steps(nfe, end) != nfe: return None, 0   # calibrated for one call per step: not Heun
     m = CountedModel(model)
-    *_, x = sampler(m, make_grid(grid, steps(nfe, end), sigma_data, final_zero=end == 'zero', model=model), x_start, sigma_data)
+    sigs = make_grid(grid, steps(nfe, end), sigma_data, final_zero=end == 'zero', model=model)
+    *_, x = sampler(m, sigs, x_start, sigma_data)
     return x, m.calls
 
 # ---------------------------------------------------------------- ODE benchmark
@@ -299,7 +312,8 @@ def run_ode(prob: dict, budgets=BUDGETS, peers=None, ours=None, grids=GRIDS, end
 
 def best(rows, side: str, budget: int, stat: str, grids) -> dict:
     "The row with the smallest `stat` among this side's finite rows at this budget on these grids."
-    cand = [r for r in rows if r['side'] == side and r['budget'] == budget and r['grid'] in grids and math.isfinite(r[stat])]
+    cand = [r for r in rows
+            if r['side'] == side and r['budget'] == budget and r['grid'] in grids and math.isfinite(r[stat])]
     return min(cand, key=lambda r: r[stat])
 
 def where(row) -> str:
@@ -326,7 +340,8 @@ def sliced_wasserstein(a, b, n_proj: int=256, seed: int=0) -> float:
     pa, pb = (a.double() @ dirs).sort(0).values, (b.double() @ dirs).sort(0).values
     return float((pa - pb).pow(2).mean().sqrt())
 
-SDE_PEERS = {'DPM++(2M) SDE': (DPMSolverMultistepScheduler, dict(algorithm_type='sde-dpmsolver++', final_sigmas_type='zero')),
+SDE_PEERS = {'DPM++(2M) SDE': (DPMSolverMultistepScheduler,
+                               dict(algorithm_type='sde-dpmsolver++', final_sigmas_type='zero')),
              'Euler ancestral': (EulerAncestralDiscreteScheduler, {})}
 SDE_OURS = {'samples_dpmpp_2m_sde': lambda m, s, x: samples_dpmpp_2m_sde(m, s, xt=x),
             'samples_dpmpp_2m_sde eta=0.5': lambda m, s, x: samples_dpmpp_2m_sde(m, s, xt=x, eta=0.5),
@@ -339,7 +354,8 @@ def run_sde(prob: dict, n: int, budgets=(10, 20, 50), seed: int=0) -> list:
     fresh = mix.sample(n, torch.Generator().manual_seed(seed + 100))
     rows = [dict(side='floor', sampler='fresh vs fresh', grid='-', budget=0,
                  sw2=sliced_wasserstein(mix.sample(n, torch.Generator().manual_seed(seed + 101)), fresh))]
-    x0 = SIG_MAX * torch.randn(n, mix.means.shape[1], generator=torch.Generator().manual_seed(seed + 2), dtype=torch.float64)
+    x0 = SIG_MAX * torch.randn(n, mix.means.shape[1], generator=torch.Generator().manual_seed(seed + 2),
+                               dtype=torch.float64)
     for b in budgets:
         for grid in GRIDS[:3]:                                        # the fixed grids (not calibrated)
             for name, (cls, kw) in SDE_PEERS.items():
@@ -360,8 +376,10 @@ class Trivial(torch.nn.Module):
     def predict_eps(self, x, sigma, cond=None): return torch.zeros_like(x)
 
 OVERHEAD_PAIRS = {   # method: (ours, diffusers scheduler and arguments)
-    'DDIM': (lambda m, s, x: samples(m, s, xt=x), (DDIMScheduler, dict(clip_sample=False, timestep_spacing='trailing'))),
-    'DPM++(2M)': (lambda m, s, x: samples_dpmpp_2m(m, s, xt=x), (DPMSolverMultistepScheduler, dict(final_sigmas_type='zero'))),
+    'DDIM': (lambda m, s, x: samples(m, s, xt=x),
+             (DDIMScheduler, dict(clip_sample=False, timestep_spacing='trailing'))),
+    'DPM++(2M)': (lambda m, s, x: samples_dpmpp_2m(m, s, xt=x),
+                  (DPMSolverMultistepScheduler, dict(final_sigmas_type='zero'))),
     'DPM++(2M) SDE': (lambda m, s, x: samples_dpmpp_2m_sde(m, s, xt=x),
                       (DPMSolverMultistepScheduler, dict(algorithm_type='sde-dpmsolver++', final_sigmas_type='zero'))),
     'Heun': (lambda m, s, x: samples_heun(m, s, xt=x), (HeunDiscreteScheduler, {})),
@@ -418,7 +436,8 @@ def plot(results: dict, path):
     probs = results['problems']
     fig, axs = plt.subplots(1, len(probs), figsize=(4 * len(probs), 3.2))
     for ax, p in zip(np.atleast_1d(axs), probs):
-        for side, kind, grids, style in (('ours', 'restricted', RESTRICTED, 'C0--'), ('peer', 'restricted', RESTRICTED, 'C1--'),
+        for side, kind, grids, style in (('ours', 'restricted', RESTRICTED, 'C0--'),
+                                         ('peer', 'restricted', RESTRICTED, 'C1--'),
                                          ('ours', 'best grid', GRIDS, 'C0-'), ('peer', 'best grid', GRIDS, 'C1-')):
             ys = [best(p['rows'], side, b, 'median', grids)['median'] for b in results['budgets']]
             ax.loglog(results['budgets'], ys, style, marker='o', ms=3, label=f'{side}, {kind}')
@@ -429,15 +448,19 @@ def plot(results: dict, path):
 
 def report(results: dict):
     for p in results['problems']:
-        print(f"\n{p['name']}: σ_data {p['sigma_data']:.3f}, batch {p['batch']}, reference self-error {p['ref_error_half_steps']:.1e}")
+        print(f"\n{p['name']}: σ_data {p['sigma_data']:.3f}, batch {p['batch']}, "
+              f"reference self-error {p['ref_error_half_steps']:.1e}")
         for h in p['headline']:
             print(f"  {h['grids']:10s} NFE {h['budget']:2d} {h['stat']:6s} ours/peer {h['ratio']:.2f}  "
                   f"({h['ours']:.3e} {h['ours_name']}  vs  {h['peer']:.3e} {h['peer_name']})")
     for p in results.get('sde', []):
         print(f"\nstochastic, {p['name']} (sliced W2, floor {p['rows'][0]['sw2']:.4f})")
-        for r in p['ratios']: print(f"  NFE {r['budget']:2d} ours {r['ours']:.4f} ({r['ours_name']})  peer {r['peer']:.4f} ({r['peer_name']})  ratio {r['ratio']:.2f}")
+        for r in p['ratios']:
+            print(f"  NFE {r['budget']:2d} ours {r['ours']:.4f} ({r['ours_name']})  "
+                  f"peer {r['peer']:.4f} ({r['peer_name']})  ratio {r['ratio']:.2f}")
     for r in results.get('overhead', []):
-        print(f"overhead {r['method']:28s} ours {r['ours_us']:7.1f} us/step  diffusers {r['peer_us']:7.1f} us/step  ratio {r['ratio']:.2f}")
+        print(f"overhead {r['method']:28s} ours {r['ours_us']:7.1f} us/step  "
+              f"diffusers {r['peer_us']:7.1f} us/step  ratio {r['ratio']:.2f}")
 
 def sde_ratios(rows, budgets=(10, 20, 50)) -> list:
     out = []
@@ -461,18 +484,23 @@ def main(argv=None):
     from diffusers.utils import logging as dlog; dlog.set_verbosity_error()
     batch, ref_steps, sde_n = (128, 200, 256) if args.quick else (1024, 1000, 2000)
     out = Path(args.out); t_all = time.time()
-    results = dict(budgets=list(BUDGETS), settings=dict(ours=len(OURS), peers=len(PEERS)), hardware=f'{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, no GPU'
-                   if not torch.cuda.is_available() else torch.cuda.get_device_name(), problems=[], sde=[])
+    hardware = (f'{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, no GPU'
+                if not torch.cuda.is_available() else torch.cuda.get_device_name())
+    results = dict(budgets=list(BUDGETS), settings=dict(ours=len(OURS), peers=len(PEERS)), hardware=hardware,
+                   problems=[], sde=[])
     for name in args.problems:
         t0 = time.time(); prob = make_problem(name, batch, ref_steps)
         rows = run_ode(prob)
-        keep = {k: prob[k] for k in ('name', 'sigma_data', 'ref_error_half_steps', 'tuned_here', 'train_seconds', 'ref_seconds')}
-        results['problems'].append(dict(**keep, batch=batch, rows=rows, headline=headline(rows), seconds=time.time() - t0,
+        keep = {k: prob[k] for k in ('name', 'sigma_data', 'ref_error_half_steps', 'tuned_here', 'train_seconds',
+                                     'ref_seconds')}
+        results['problems'].append(dict(**keep, batch=batch, rows=rows, headline=headline(rows),
+                                        seconds=time.time() - t0,
                                         calibration_seconds=CAL_SECONDS.get(id(prob['model']), 0.)))
         print(f'{name}: {time.time() - t0:.0f} s', flush=True)
         if prob['mixture'] is not None:
             t0 = time.time(); srows = run_sde(prob, sde_n)
-            results['sde'].append(dict(name=name, n=sde_n, rows=srows, ratios=sde_ratios(srows), seconds=time.time() - t0))
+            results['sde'].append(dict(name=name, n=sde_n, rows=srows, ratios=sde_ratios(srows),
+                                       seconds=time.time() - t0))
     results['overhead'] = time_overhead()
     if 'mixture16' in args.problems and not args.quick:
         write_json(dict(config=REDUCED, headline=reduced_headline()), out / 'ordering_reduced.json')

@@ -51,7 +51,8 @@ def parse_args(argv=None):
 def image_size(args, model, init=None):
     "(height, width) in pixels: the options', else the init image's rounded down to the VAE factor, else the model's."
     f = model.vae_scale_factor
-    default = (init.size[1] // f * f, init.size[0] // f * f) if init is not None else tuple(d * f for d in model.input_dims[1:])
+    default = ((init.size[1] // f * f, init.size[0] // f * f) if init is not None
+               else tuple(d * f for d in model.input_dims[1:]))
     h, w = args.height or default[0], args.width or default[1]
     if h % f or w % f or h < f or w < f:
         raise SystemExit(f'error: --height and --width must be multiples of {f} (the VAE factor), got {h} x {w}')

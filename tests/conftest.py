@@ -28,10 +28,11 @@ def pytest_terminal_summary(terminalreporter):
     if not _browser_skips: return
     tr, reasons = terminalreporter, sorted({why for _, why in _browser_skips})
     tr.write_sep('!', f'{len(_browser_skips)} BROWSER CHECKS OF THE DOCS SITE SKIPPED', red=True, bold=True)
-    for why in reasons: tr.write_line('why: ' + why.removeprefix(BROWSER_SKIP + ': ').split('; ')[0], red=True, bold=True)
+    for why in reasons:
+        tr.write_line('why: ' + why.removeprefix(BROWSER_SKIP + ': ').split('; ')[0], red=True, bold=True)
     tr.write_line('skipped: ' + ', '.join(nodeid.split('::')[-1] for nodeid, _ in _browser_skips))
-    tr.write_line("To run them: install Debian's chromium as root (apt-get install chromium, or `make browser` as root),"
-                  ' or set CHROMIUM=/path/to/chromium; then run tests/test_docs.py again.', bold=True)
+    tr.write_line("To run them: install Debian's chromium as root (apt-get install chromium, or `make browser` as "
+                  'root), or set CHROMIUM=/path/to/chromium; then run tests/test_docs.py again.', bold=True)
     if _in_ci(): tr.write_line('CI=true: the browser checks are required, so this run FAILS.', red=True, bold=True)
     tr.write_sep('!', red=True, bold=True)
 

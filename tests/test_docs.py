@@ -1,6 +1,7 @@
 """The documentation site in a real browser: built offline by tools/build_docs.py (what `make docs` runs without
-Quarto), served on 127.0.0.1, opened in Debian's chromium through Playwright (`make browser` installs it as root). Without chromium the
-browser checks skip, loudly (tests/conftest.py sums them up at the end); in CI (CI=true) they fail instead."""
+Quarto), served on 127.0.0.1, opened in Debian's chromium through Playwright (`make browser` installs it as root).
+Without chromium the browser checks skip, loudly (tests/conftest.py sums them up at the end); in CI (CI=true) they
+fail instead."""
 import functools, http.server, os, re, subprocess, sys, threading, time, urllib.error, urllib.parse, urllib.request
 from pathlib import Path
 
@@ -175,7 +176,8 @@ def test_no_broken_local_links(crawl):
                 try: checked[path] = urllib.request.urlopen(f'{origin}/{path}', timeout=10).status
                 except urllib.error.HTTPError as e: checked[path] = e.code
             if checked[path] != 200: broken.append(f'{html} -> {path} ({checked[path]})')
-            elif frag and path in pages and frag not in pages[path]['ids']: broken.append(f'{html} -> {path}#{frag} (no such id)')
+            elif frag and path in pages and frag not in pages[path]['ids']:
+                broken.append(f'{html} -> {path}#{frag} (no such id)')
     assert not broken, 'broken links:\n' + '\n'.join(sorted(set(broken)))
 
 
@@ -245,7 +247,7 @@ PROGRESS_BAR = re.compile(r'\d+%\|')  # tqdm's "  0%|          | 0/600"
 def test_no_progress_bars_nor_placeholder_docstrings(crawl):
     bad = []
     for html, info in crawl['pages'].items():
-        if PROGRESS_BAR.search(info['text']): bad.append(f'{html}: progress-bar line {PROGRESS_BAR.search(info["text"]).group()!r}')
+        if bar := PROGRESS_BAR.search(info['text']): bad.append(f'{html}: progress-bar line {bar.group()!r}')
         if 'Call self as a function.' in info['text']: bad.append(f'{html}: "Call self as a function." docstring')
     assert not bad, '\n'.join(bad)
 
@@ -263,11 +265,12 @@ def test_unet_page_draws_the_network(notebooks, crawl):
     "The U-Net page shows its diagrams (the page's small U-Net and the FashionMNIST configuration), drawn large."
     if '03_unet.ipynb' not in {nb.name for nb in notebooks}: pytest.skip('no 03_unet')
     wide = [w for w in crawl['pages']['unet.html']['widths'] if w >= 600]
-    assert len(wide) >= 2, f"unet.html: images {crawl['pages']['unet.html']['widths']} px wide, want two diagrams >= 600 px"
+    widths = crawl['pages']['unet.html']['widths']
+    assert len(wide) >= 2, f'unet.html: images {widths} px wide, want two diagrams >= 600 px'
 
 
 def test_digit_grids_are_drawn_large(notebooks, crawl):
-    "8x8 digits are judged by eye: the grids of real and generated digits on the image-training page are >= 500 px wide."
+    "8x8 digits are judged by eye: the grids of real and generated digits on the image-training page are >= 500 px."
     if '03b_image_training.ipynb' not in {nb.name for nb in notebooks}: pytest.skip('no 03b_image_training')
     wide = [w for w in crawl['pages']['image_training.html']['widths'] if w >= 500]
     assert len(wide) >= 2, f"image_training.html: images {crawl['pages']['image_training.html']['widths']} px wide"

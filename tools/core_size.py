@@ -1,7 +1,8 @@
 """Size of the core a reader must read: the exported code of the schedule, training and sampling notebooks.
 
 Counts the non-blank lines of every exported cell (`#| export`, `#| exports`), directives excluded, and lists the
-longest cells. `python tools/core_size.py [notebooks...]` prints the report; tests/test_core_size.py holds the budget."""
+longest cells. `python tools/core_size.py [notebooks...]` prints the report; tests/test_core_size.py holds the
+budget."""
 import json, re, sys
 from pathlib import Path
 
@@ -24,7 +25,9 @@ def report(paths=CORE, root='.'):
 
 if __name__ == '__main__':
     r = report(sys.argv[1:] or CORE)
-    for p, (n, cells) in r.items(): print(f'{p}: {n} exported lines, {len(cells)} cells, longest {cells[0][0] if cells else 0}')
+    for p, (n, cells) in r.items():
+        print(f'{p}: {n} exported lines, {len(cells)} cells, longest {cells[0][0] if cells else 0}')
     cells = sorted((c for _, cs in r.values() for c in cs), reverse=True)
-    print(f'total {sum(n for n, _ in r.values())} lines; cells over {CELL_BUDGET} lines: {sum(n > CELL_BUDGET for n, _ in cells)}')
+    over = sum(n > CELL_BUDGET for n, _ in cells)
+    print(f'total {sum(n for n, _ in r.values())} lines; cells over {CELL_BUDGET} lines: {over}')
     for n, first in cells[:5]: print(f'  {n:3d}  {first[:90]}')
