@@ -7,11 +7,13 @@ PY := $(VENV)/bin/python
 # (grep exits 1 when it prints nothing; any other failure, pip's included through pipefail, stops make)
 PIPQ := { grep -v "is ignored: it is neither a file nor a directory" || [ $$? = 1 ]; }
 
-.PHONY: help install dev demo test nbtest pytest export clean-nbs browser docs readme bench bench-gpu clean
+.PHONY: help install dev demo test lint nbtest pytest export clean-nbs browser docs readme bench bench-gpu clean
 
 help:
 	@echo "make demo    train the toy Swissroll model on CPU and write demo/swissroll.png"
-	@echo "make test    install the dev extra, run nbdev_test and pytest (what CI runs)"
+	@echo "make test    install the dev extra, run ruff, nbdev_test and pytest (what CI runs)"
+	@echo "            (the docs browser checks need chromium: installed as root, skipped loudly otherwise)"
+	@echo "make lint    ruff: unused imports and lines over 120 characters (pyproject.toml)"
 	@echo "make docs    build the documentation site into _docs/"
 	@echo "make export  regenerate smalldiffusion/ from nbs/ (nbdev_export)"
 	@echo "make bench   run the benchmarks in benchmarks/"
@@ -43,7 +45,12 @@ nbtest: dev
 pytest: dev browser
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q tests
 
-test: nbtest pytest
+# ruff's rules and exclusions are in pyproject.toml; the notebooks are the source of smalldiffusion/, so a finding
+# there is fixed in nbs/ and exported
+lint: dev
+	$(PY) tools/lint.py
+
+test: lint nbtest pytest
 
 export: dev
 	$(VENV)/bin/nbdev_export
@@ -51,7 +58,9 @@ export: dev
 clean-nbs: dev
 	$(VENV)/bin/nbdev_clean
 
-# Debian's chromium for the docs site's browser test (installed when missing)
+# Debian's chromium for the docs site's browser checks (tests/test_docs.py), installed when missing as root or through
+# passwordless sudo. Without either it warns loudly and goes on (the browser checks skip, and pytest says so at the
+# end); with CI=true (GitHub Actions, .ci/run) a missing chromium fails here and a skipped browser check fails pytest.
 browser:
 	bash tools/ensure_chromium.sh
 

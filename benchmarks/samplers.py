@@ -12,12 +12,13 @@ for the network, which every sampler's last step also takes). We report the medi
 Grids: 'trailing' (diffusers' trailing spacing), 'karras' (ρ = 7), 'trig' (`sigmas_trig` with σ_data, the data's
 standard deviation), and at 5, 10 and 20 evaluations two grids calibrated on the model (`sigmas_calibrated`, as Align
 Your Steps: one for our eps-Adams order 2 with corrector weight 0.5, one for DEIS-2, on 128 draws of calibration noise
-with their own seed; Heun, two calls per step, skips them), each with two ends, as diffusers' `final_sigmas_type`: 'zero' (the last step goes to σ = 0) and
-'sigma_min' (every step stays above the schedule's σ_min; the sample is returned there and its error includes the
-distance from σ_min to 0). Every grid and end is injected into every diffusers scheduler (`sigmas`/`timesteps`
-overwritten after `set_timesteps`), except DDIMScheduler, whose step indexes the training ᾱ by integer timestep: it
-runs on its native trailing grid only. DEISMultistepScheduler cannot step to σ = 0 (its λ is infinite there): it runs
-the 'sigma_min' ends only (as its own `set_timesteps` does, without the repeated σ_min its Karras option ends with).
+with their own seed; Heun, two calls per step, skips them), each with two ends, as diffusers' `final_sigmas_type`:
+'zero' (the last step goes to σ = 0) and 'sigma_min' (every step stays above the schedule's σ_min; the sample is
+returned there and its error includes the distance from σ_min to 0). Every grid and end is injected into every
+diffusers scheduler (`sigmas`/`timesteps` overwritten after `set_timesteps`), except DDIMScheduler, whose step
+indexes the training ᾱ by integer timestep: it runs on its native trailing grid only. DEISMultistepScheduler cannot
+step to σ = 0 (its λ is infinite there): it runs the 'sigma_min' ends only (as its own `set_timesteps` does, without
+the repeated σ_min its Karras option ends with).
 
 Step weights calibrated on the model: at 5 evaluations, on every grid and end, `samples_calibrated` runs with weights
 that `calibrate_weights` fits for that model and grid (defaults: order 3, ridge 0.01; 1024 draws of calibration noise
@@ -33,205 +34,40 @@ calibration's defaults) are a fixed list, the weights and the ridge chosen on mi
 0.75 to 0.9 beat full correction on the RMS at 10 evaluations on two other random 16-D mixtures, seeds 1 and 2); no
 setting is chosen per problem or per budget.
 
-    python benchmarks/samplers.py            # everything, writes benchmarks/results/*.json and *.png (about 20 min, 2 CPUs)
+Code: problems.py (the problems and their references), grids.py (the σ grids, and those calibrated on a model),
+peers.py (diffusers' schedulers on our grids); this file: our samplers' settings, the runs, the scoring, the JSON and
+the plot.
+
+    python benchmarks/samplers.py            # everything: benchmarks/results/*.json and *.png (about 20 min, 2 CPUs)
     python benchmarks/samplers.py --quick    # small batches, for a smoke run
 """
-import argparse, contextlib, io, itertools, json, math, os, statistics, tempfile, time, warnings
+import argparse, itertools, json, math, os, statistics, sys, tempfile, time, warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import (DDIMScheduler, EulerDiscreteScheduler, HeunDiscreteScheduler, DPMSolverMultistepScheduler,
-                       DPMSolverSinglestepScheduler, UniPCMultistepScheduler, DEISMultistepScheduler,
-                       EulerAncestralDiscreteScheduler)
-from smalldiffusion import ScheduleDDPM, TimeInputMLP, samples, training_loop
-from smalldiffusion.model import Scaled
-from smalldiffusion.samplers import (sigmas_karras, sigmas_trig, sigmas_calibrated, samples_trig_pc, samples_dpmpp_2m, samples_heun,
-                                     samples_dpmpp_2m_sde, samples_eps_adams, samples_x0_adams, samples_calibrated, calibrate_weights, deis_weights)
-from smalldiffusion.mixture import GaussianMixture, GaussianMixtureDenoiser, solve_pf_ode
+from diffusers import (DDIMScheduler, HeunDiscreteScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler,
+                       DEISMultistepScheduler)
+from smalldiffusion import samples
+from smalldiffusion.samplers import samples_dpmpp_2m, samples_heun, samples_dpmpp_2m_sde
+from smalldiffusion.adams import samples_trig_pc, samples_eps_adams, samples_x0_adams
+from smalldiffusion.calibration import samples_calibrated, deis_weights
 
 HERE = Path(__file__).parent
-RESULTS, CACHE = HERE / 'results', HERE / 'cache'
+if str(HERE) not in sys.path: sys.path.insert(0, str(HERE))   # its modules, also when loaded from its path (tests/)
+from problems import SIG_MAX, make_problem
+from grids import GRIDS, ENDS, CALIBRATED, CAL_BUDGETS, CAL_SECONDS, heun_steps, make_grid, calibrated_weights
+from peers import PEERS, SDE_PEERS, run_peer, peer_loop
+from peers import BETAS, peer_steps  # noqa: F401  (tests/ and nbs/02c read them here, as bench.BETAS and so on)
+
+RESULTS = HERE / 'results'
 BUDGETS = (5, 10, 20, 50)
 RESTRICTED = ('trailing', 'karras')
-BETAS = dict(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02, beta_schedule='linear')  # = ScheduleDDPM(1000)
-SCHEDULE = ScheduleDDPM(1000)
-SIG_MIN, SIG_MAX = float(SCHEDULE.sigmas.min()), float(SCHEDULE.sigmas.max())
-
-# ---------------------------------------------------------------- problems
-def wide_mixture() -> GaussianMixture:
-    "4-D, 5 components with stds from 0.02 to 3 (per component and per axis), means spread over ±8."
-    g = torch.Generator().manual_seed(4)
-    means = 4 * torch.randn(5, 4, generator=g, dtype=torch.float64)
-    stds = torch.tensor([0.02, 0.1, 0.5, 1.5, 3.])[:, None] * torch.tensor([1., 0.3, 1., 2.])
-    return GaussianMixture(means, stds, weights=[0.35, 0.25, 0.2, 0.1, 0.1])
-
-def digits_data() -> torch.Tensor:
-    "sklearn's 1797 8x8 digits as (1797, 64) in [-1, 1]."
-    from sklearn.datasets import load_digits
-    return torch.tensor(load_digits().data, dtype=torch.float32) / 8 - 1
-
-def digits_mlp(train_steps: int=6000, quiet: bool=False):
-    "An ε-MLP (input scaled to unit variance, as DDPM's) trained on the digits with ScheduleDDPM(1000), cached; (model, s)."
-    from safetensors.torch import load_file, save_file
-    model = Scaled(TimeInputMLP)(dim=64, hidden_dims=(256, 256, 256, 256))
-    path = CACHE / f'digits_mlp_scaled_{train_steps}.safetensors'
-    if path.exists():
-        model.load_state_dict(load_file(path)); return model.eval(), 0.
-    torch.manual_seed(0); t0 = time.time()
-    loader = torch.utils.data.DataLoader(digits_data(), batch_size=256, shuffle=True, drop_last=True)
-    epochs = math.ceil(train_steps / len(loader))
-    with contextlib.redirect_stderr(io.StringIO()):                 # training_loop's progress bar
-        for i, ns in enumerate(training_loop(loader, model, SCHEDULE, epochs=epochs, lr=1e-3)):
-            if not quiet and i % 1000 == 0: print(f'  digits MLP step {i}: loss {ns.loss.item():.4f}', flush=True)
-    CACHE.mkdir(exist_ok=True)
-    save_file(model.state_dict(), path)
-    return model.eval(), time.time() - t0
-
-REF_SIGMA_MIN = {}   # id(model) -> the σ where its reference solve stops before the last step to 0 (the model's range)
-
-def fine_grid(lo: float, n: int) -> torch.Tensor:
-    return sigmas_karras(torch.tensor([lo, SIG_MAX]), n, final_zero=False)
-
-@torch.no_grad()
-def make_problem(name: str, batch: int, ref_steps: int, seed: int=0) -> dict:
-    "model (float64), σ_data, starting noise, reference solution and its self-consistency error."
-    g = torch.Generator().manual_seed(seed + 1)
-    if name == 'digits_mlp':
-        with torch.enable_grad(): net, train_s = digits_mlp()
-        model, sigma_data, tuned = net.double(), float(digits_data().std()), False
-        x = SIG_MAX * torch.randn(batch, 64, generator=g, dtype=torch.float64)
-        def ref_of(n):
-            xr = solve_pf_ode(model, x, fine_grid(SIG_MIN, n))
-            return xr - SIG_MIN * model.predict_eps(xr, xr.new_tensor(SIG_MIN))
-    else:
-        mix = GaussianMixture.random(k=8, dim=16, seed=seed) if name == 'mixture16' else wide_mixture()
-        model, sigma_data, tuned, train_s = GaussianMixtureDenoiser(mix), mix.sigma_data, name == 'mixture16', 0.
-        x = SIG_MAX * torch.randn(batch, mix.means.shape[1], generator=g, dtype=torch.float64)
-        ref_of = lambda n: solve_pf_ode(model, x, torch.cat([fine_grid(1e-4, n), torch.zeros(1, dtype=torch.float64)]))
-    REF_SIGMA_MIN[id(model)] = SIG_MIN if name == 'digits_mlp' else 1e-4    # where ref_of's solve stops before σ = 0
-    t0 = time.time(); ref = ref_of(ref_steps)
-    ref_err = float((ref_of(ref_steps // 2) - ref).norm(dim=1).median())
-    return dict(name=name, model=model, sigma_data=sigma_data, x_start=x, ref=ref, ref_error_half_steps=ref_err,
-                tuned_here=tuned, train_seconds=train_s, ref_seconds=time.time() - t0,
-                mixture=None if name == 'digits_mlp' else mix)
-
-# ---------------------------------------------------------------- grids
-def make_grid(grid: str, steps: int, sigma_data: float, final_zero: bool=True, model=None) -> torch.Tensor:
-    "steps + 1 float64 sigmas from σ_max to 0 (or, `final_zero=False`, to σ_min); calibrated grids need the model."
-    if grid in CALIBRATED:                                      # calibrated to σ_min; the zero end adds a step to 0
-        sigs = calibrated(model, grid, steps - final_zero)
-        return torch.cat([sigs, sigs.new_zeros(1)]) if final_zero else sigs
-    if grid == 'trailing':
-        sigs = SCHEDULE.sample_sigmas(steps).double()
-        return torch.cat([sigs[:-1], sigs.new_zeros(1)]) if final_zero else sigs
-    if grid == 'karras': return sigmas_karras(SCHEDULE, steps, final_zero=final_zero)
-    if grid == 'trig': return sigmas_trig(SCHEDULE, steps, sigma_data=sigma_data, final_zero=final_zero)
-    raise ValueError(grid)
-
-GRIDS = ('trailing', 'karras', 'trig', 'calibrated', 'calibrated DEIS')
-CALIBRATED = {   # grid -> the sampler `sigmas_calibrated` fits it to: ours, and DEIS-2 (our eps-Adams without corrector)
-    'calibrated': lambda m, s, xt: samples_eps_adams(m, s, xt=xt, order=2, corrector=0.5),
-    'calibrated DEIS': lambda m, s, xt: samples_eps_adams(m, s, xt=xt, order=2, corrector=0.)}
-CAL_BUDGETS, CAL_BATCH, CAL_SEED = (5, 10, 20), 128, 1000   # calibration noise: its own seed, never the test noise
-_CAL, CAL_SECONDS = {}, {}
-
-def calibrated(model, grid: str, steps: int) -> torch.Tensor:
-    "The `grid` calibrated for `model` with `steps` steps to σ_min (computed once; seconds summed in CAL_SECONDS)."
-    key = (id(model), grid, steps)
-    if key not in _CAL:
-        t0 = time.time()
-        xt = SIG_MAX * torch.randn(CAL_BATCH, *model.input_dims, generator=torch.Generator().manual_seed(CAL_SEED),
-                                   dtype=torch.float64)
-        _CAL[key] = sigmas_calibrated(model, SCHEDULE, steps, sampler=CALIBRATED[grid], xt=xt)
-        CAL_SECONDS[id(model)] = CAL_SECONDS.get(id(model), 0.) + time.time() - t0
-    return _CAL[key]
-ENDS = ('zero', 'sigma_min')                     # diffusers' final_sigmas_type: step to σ = 0, or stop at σ_min
-
-_WEIGHTS = {}
-def calibrated_weights(model, sigs: torch.Tensor) -> torch.Tensor:
-    "`calibrate_weights` for `model` on `sigs` (once per grid; seconds summed in CAL_SECONDS), on its own calibration noise."
-    key = (id(model), tuple(sigs.tolist()))
-    if key not in _WEIGHTS:
-        t0 = time.time()
-        xt = SIG_MAX * torch.randn(WEIGHTS_BATCH, *model.input_dims, generator=torch.Generator().manual_seed(CAL_SEED + 1),
-                                   dtype=torch.float64)
-        _WEIGHTS[key] = calibrate_weights(model, sigs, xt=xt, sigma_min=REF_SIGMA_MIN.get(id(model)))
-        CAL_SECONDS[id(model)] = CAL_SECONDS.get(id(model), 0.) + time.time() - t0
-    return _WEIGHTS[key]
-WEIGHTS_BATCH = 1024                             # calibration noise for the step weights (its own seed, never the test noise)
-
-# ---------------------------------------------------------------- peers
-class Counted:
-    "ε(x, σ) of a model with python-float σ, counting calls."
-    def __init__(self, model): self.model, self.calls = model, 0
-    def __call__(self, x, sig):
-        self.calls += 1
-        return self.model.predict_eps(x, x.new_tensor(float(sig)))
-
-def _peer_configs() -> dict:
-    "name -> (scheduler class, constructor arguments): every documented order/variant, final σ = 0 where supported."
-    cfg = {'DDIM': (DDIMScheduler, dict(clip_sample=False, set_alpha_to_one=True, timestep_spacing='trailing')),
-           'Euler': (EulerDiscreteScheduler, {}), 'Heun': (HeunDiscreteScheduler, {})}
-    for lof in (True, False):
-        tag = '' if lof else ', no lower-order final'
-        for o in (2, 3):
-            cfg[f'DPM++({o}M){tag}'] = (DPMSolverMultistepScheduler, dict(solver_order=o, lower_order_final=lof, final_sigmas_type='zero'))
-            cfg[f'DPM++ singlestep {o}{tag}'] = (DPMSolverSinglestepScheduler, dict(solver_order=o, lower_order_final=lof, final_sigmas_type='zero'))
-            cfg[f'DEIS-{o}{tag}'] = (DEISMultistepScheduler, dict(solver_order=o, lower_order_final=lof))
-            for bh in ('bh1', 'bh2'):
-                cfg[f'UniPC-{o} {bh}{tag}'] = (UniPCMultistepScheduler, dict(solver_order=o, solver_type=bh, lower_order_final=lof, final_sigmas_type='zero'))
-    return cfg
-
-PEERS = _peer_configs()
-VE_FORM = (EulerDiscreteScheduler, HeunDiscreteScheduler, EulerAncestralDiscreteScheduler)  # step x = x0 + σε
-
-def peer_steps(cls, nfe: int, end: str='zero') -> int:
-    "Steps that fit in `nfe` model calls (Heun: 2 per step but 1 for a last step to σ = 0)."
-    return heun_steps(nfe, end) if cls is HeunDiscreteScheduler else nfe
-
-def heun_steps(nfe: int, end: str='zero') -> int: return (nfe + 1) // 2 if end == 'zero' else nfe // 2
-
-def inject(sch, sigs: torch.Tensor):
-    "Make a set-up scheduler step on `sigs` (float64, N + 1 values): overwrite its sigmas and (distinct) timesteps."
-    n = len(sigs) - 1
-    ts = torch.linspace(999, 0, n, dtype=torch.float64)
-    if isinstance(sch, HeunDiscreteScheduler):                      # Heun's tables hold every σ but the ends twice
-        sch.sigmas = torch.cat([sigs[:1], sigs[1:-1].repeat_interleave(2), sigs[-1:]])
-        sch.timesteps = torch.cat([ts[:1], ts[1:].repeat_interleave(2)])
-    else:
-        sch.sigmas, sch.timesteps = sigs.clone(), ts
-    if isinstance(sch, DPMSolverSinglestepScheduler): sch.sample = None
-
-@torch.no_grad()
-def run_peer(cls, kwargs: dict, grid, nfe: int, x_start, model, sigma_data: float, seed=None, end: str='zero'):
-    "Final σ-form sample of a diffusers scheduler on `grid` with `end`, and the model calls it made ((None, 0): cannot run)."
-    sch, eps = cls(**BETAS, **kwargs), Counted(model)
-    steps = peer_steps(cls, nfe, end)
-    sch.set_timesteps(steps)
-    if cls is DEISMultistepScheduler and end == 'zero': return None, 0   # λ = ∞ at σ = 0: DEIS stops at σ_min
-    if grid in CALIBRATED and steps != nfe: return None, 0              # calibrated for one call per step: not Heun
-    if cls is not DDIMScheduler: inject(sch, make_grid(grid, steps, sigma_data, final_zero=end == 'zero', model=model))
-    elif grid != 'trailing' or end != 'zero': return None, 0             # DDIM: its native trailing grid only
-    if seed is not None: torch.manual_seed(seed)
-    if cls in VE_FORM:
-        x = x_start.clone()
-        for t in sch.timesteps:
-            sch.scale_model_input(x, t)                             # sets the step index
-            x = sch.step(eps(x, sch.sigmas[sch.step_index]), t, x).prev_sample
-        return x, eps.calls
-    if cls is DDIMScheduler:
-        ac = sch.alphas_cumprod.double()
-        sig_of = [float(((1 - ac[t]) / ac[t]).sqrt()) for t in sch.timesteps] + [0.]
-    else: sig_of = sch.sigmas.tolist()
-    x = x_start / math.sqrt(1 + sig_of[0] ** 2)                     # VP form
-    for i, t in enumerate(sch.timesteps):
-        x = sch.step(eps(x * math.sqrt(1 + sig_of[i] ** 2), sig_of[i]), t, x).prev_sample
-    return x * math.sqrt(1 + sig_of[-1] ** 2), eps.calls           # back to σ form (σ_last = 0: unchanged)
 
 # ---------------------------------------------------------------- ours
 CALIBRATED_SAMPLER = 'samples_calibrated order 3'   # step weights fitted on the model, at WEIGHT_BUDGETS only
-WEIGHT_BUDGETS = (5,)   # where the fit is reproducible: noise moved by 1e-13 moves its errors by < 3% at 5, by tens of % at 10
+# where the fit is reproducible: noise moved by 1e-13 moves its errors by < 3% at 5, by tens of % at 10
+WEIGHT_BUDGETS = (5,)
 
 def _ours() -> dict:
     "name -> (sampler(model, sigmas, xt, sigma_data), steps for a budget): the package's ODE samplers and settings."
@@ -242,7 +78,8 @@ def _ours() -> dict:
             for c in (1., 0.75, 0.5, 0.25, 0.):
                 for lof in (False, True):
                     kw = dict(order=order, corrector=c, lower_order_final=lof)
-                    name = f'samples_{form}_adams order {order}, corrector {c:g}' + (', lower-order final' if lof else '')
+                    name = (f'samples_{form}_adams order {order}, corrector {c:g}'
+                            + (', lower-order final' if lof else ''))
                     adams[name] = ((lambda f, kw: lambda m, s, x, sd: f(m, s, xt=x, **kw))(f, kw), one)
     return adams | {
         'samples (DDIM)': (lambda m, s, x, sd: samples(m, s, xt=x), one),
@@ -251,7 +88,8 @@ def _ours() -> dict:
         'samples_dpmpp_2m': (lambda m, s, x, sd: samples_dpmpp_2m(m, s, xt=x), one),
         'samples_trig_pc order 2': (lambda m, s, x, sd: samples_trig_pc(m, s, xt=x, order=2, sigma_data=sd), one),
         'samples_trig_pc order 3': (lambda m, s, x, sd: samples_trig_pc(m, s, xt=x, order=3, sigma_data=sd), one),
-        CALIBRATED_SAMPLER: (lambda m, s, x, sd: samples_calibrated(m, s, xt=x, weights=calibrated_weights(m.model, s)), one),
+        CALIBRATED_SAMPLER: (lambda m, s, x, sd: samples_calibrated(m, s, xt=x, weights=calibrated_weights(m.model, s)),
+                             one),
     }
 
 OURS = _ours()
@@ -270,7 +108,8 @@ def run_ours(name: str, grid: str, nfe: int, x_start, model, sigma_data: float, 
     if name == CALIBRATED_SAMPLER and nfe not in WEIGHT_BUDGETS: return None, 0
     if grid in CALIBRATED and steps(nfe, end) != nfe: return None, 0   # calibrated for one call per step: not Heun
     m = CountedModel(model)
-    *_, x = sampler(m, make_grid(grid, steps(nfe, end), sigma_data, final_zero=end == 'zero', model=model), x_start, sigma_data)
+    sigs = make_grid(grid, steps(nfe, end), sigma_data, final_zero=end == 'zero', model=model)
+    *_, x = sampler(m, sigs, x_start, sigma_data)
     return x, m.calls
 
 # ---------------------------------------------------------------- ODE benchmark
@@ -299,7 +138,8 @@ def run_ode(prob: dict, budgets=BUDGETS, peers=None, ours=None, grids=GRIDS, end
 
 def best(rows, side: str, budget: int, stat: str, grids) -> dict:
     "The row with the smallest `stat` among this side's finite rows at this budget on these grids."
-    cand = [r for r in rows if r['side'] == side and r['budget'] == budget and r['grid'] in grids and math.isfinite(r[stat])]
+    cand = [r for r in rows
+            if r['side'] == side and r['budget'] == budget and r['grid'] in grids and math.isfinite(r[stat])]
     return min(cand, key=lambda r: r[stat])
 
 def where(row) -> str:
@@ -326,8 +166,6 @@ def sliced_wasserstein(a, b, n_proj: int=256, seed: int=0) -> float:
     pa, pb = (a.double() @ dirs).sort(0).values, (b.double() @ dirs).sort(0).values
     return float((pa - pb).pow(2).mean().sqrt())
 
-SDE_PEERS = {'DPM++(2M) SDE': (DPMSolverMultistepScheduler, dict(algorithm_type='sde-dpmsolver++', final_sigmas_type='zero')),
-             'Euler ancestral': (EulerAncestralDiscreteScheduler, {})}
 SDE_OURS = {'samples_dpmpp_2m_sde': lambda m, s, x: samples_dpmpp_2m_sde(m, s, xt=x),
             'samples_dpmpp_2m_sde eta=0.5': lambda m, s, x: samples_dpmpp_2m_sde(m, s, xt=x, eta=0.5),
             'samples (DDPM, mu=0.5)': lambda m, s, x: samples(m, s, mu=0.5, xt=x),
@@ -339,7 +177,8 @@ def run_sde(prob: dict, n: int, budgets=(10, 20, 50), seed: int=0) -> list:
     fresh = mix.sample(n, torch.Generator().manual_seed(seed + 100))
     rows = [dict(side='floor', sampler='fresh vs fresh', grid='-', budget=0,
                  sw2=sliced_wasserstein(mix.sample(n, torch.Generator().manual_seed(seed + 101)), fresh))]
-    x0 = SIG_MAX * torch.randn(n, mix.means.shape[1], generator=torch.Generator().manual_seed(seed + 2), dtype=torch.float64)
+    x0 = SIG_MAX * torch.randn(n, mix.means.shape[1], generator=torch.Generator().manual_seed(seed + 2),
+                               dtype=torch.float64)
     for b in budgets:
         for grid in GRIDS[:3]:                                        # the fixed grids (not calibrated)
             for name, (cls, kw) in SDE_PEERS.items():
@@ -360,8 +199,10 @@ class Trivial(torch.nn.Module):
     def predict_eps(self, x, sigma, cond=None): return torch.zeros_like(x)
 
 OVERHEAD_PAIRS = {   # method: (ours, diffusers scheduler and arguments)
-    'DDIM': (lambda m, s, x: samples(m, s, xt=x), (DDIMScheduler, dict(clip_sample=False, timestep_spacing='trailing'))),
-    'DPM++(2M)': (lambda m, s, x: samples_dpmpp_2m(m, s, xt=x), (DPMSolverMultistepScheduler, dict(final_sigmas_type='zero'))),
+    'DDIM': (lambda m, s, x: samples(m, s, xt=x),
+             (DDIMScheduler, dict(clip_sample=False, timestep_spacing='trailing'))),
+    'DPM++(2M)': (lambda m, s, x: samples_dpmpp_2m(m, s, xt=x),
+                  (DPMSolverMultistepScheduler, dict(final_sigmas_type='zero'))),
     'DPM++(2M) SDE': (lambda m, s, x: samples_dpmpp_2m_sde(m, s, xt=x),
                       (DPMSolverMultistepScheduler, dict(algorithm_type='sde-dpmsolver++', final_sigmas_type='zero'))),
     'Heun': (lambda m, s, x: samples_heun(m, s, xt=x), (HeunDiscreteScheduler, {})),
@@ -378,7 +219,7 @@ def time_overhead(steps: int=50, repeats: int=7, batch: int=1) -> list:
     for method, (ours, (cls, kw)) in OVERHEAD_PAIRS.items():
         t = {'ours': [], 'peer': []}
         def run_o(): list(ours(model, make_grid('trailing', steps, 1.), x0))
-        def run_p(): _peer_loop(cls, kw, steps, x0)
+        def run_p(): peer_loop(cls, kw, steps, x0)
         for r in range(repeats + 1):
             for side, fn in ((('ours', run_o), ('peer', run_p)) if r % 2 else (('peer', run_p), ('ours', run_o))):
                 t0 = time.perf_counter(); fn(); dt = time.perf_counter() - t0
@@ -386,15 +227,6 @@ def time_overhead(steps: int=50, repeats: int=7, batch: int=1) -> list:
         o, p = statistics.median(t['ours']), statistics.median(t['peer'])
         rows.append(dict(method=method, steps=steps, batch=batch, ours_us=1e6 * o, peer_us=1e6 * p, ratio=o / p))
     return rows
-
-def _peer_loop(cls, kw, steps, x):
-    "diffusers' documented loop (set_timesteps, scale_model_input, step) with a trivial model, float32 as users run it."
-    sch = cls(**BETAS, **kw); sch.set_timesteps(steps)
-    x = x * sch.init_noise_sigma / SIG_MAX
-    for t in sch.timesteps:
-        xin = sch.scale_model_input(x, t)
-        x = sch.step(torch.zeros_like(xin), t, x).prev_sample
-    return x
 
 # ---------------------------------------------------------------- reduced run for CI
 REDUCED = dict(problem='mixture16', batch=128, ref_steps=200, budgets=(10, 20))
@@ -418,7 +250,8 @@ def plot(results: dict, path):
     probs = results['problems']
     fig, axs = plt.subplots(1, len(probs), figsize=(4 * len(probs), 3.2))
     for ax, p in zip(np.atleast_1d(axs), probs):
-        for side, kind, grids, style in (('ours', 'restricted', RESTRICTED, 'C0--'), ('peer', 'restricted', RESTRICTED, 'C1--'),
+        for side, kind, grids, style in (('ours', 'restricted', RESTRICTED, 'C0--'),
+                                         ('peer', 'restricted', RESTRICTED, 'C1--'),
                                          ('ours', 'best grid', GRIDS, 'C0-'), ('peer', 'best grid', GRIDS, 'C1-')):
             ys = [best(p['rows'], side, b, 'median', grids)['median'] for b in results['budgets']]
             ax.loglog(results['budgets'], ys, style, marker='o', ms=3, label=f'{side}, {kind}')
@@ -429,15 +262,19 @@ def plot(results: dict, path):
 
 def report(results: dict):
     for p in results['problems']:
-        print(f"\n{p['name']}: σ_data {p['sigma_data']:.3f}, batch {p['batch']}, reference self-error {p['ref_error_half_steps']:.1e}")
+        print(f"\n{p['name']}: σ_data {p['sigma_data']:.3f}, batch {p['batch']}, "
+              f"reference self-error {p['ref_error_half_steps']:.1e}")
         for h in p['headline']:
             print(f"  {h['grids']:10s} NFE {h['budget']:2d} {h['stat']:6s} ours/peer {h['ratio']:.2f}  "
                   f"({h['ours']:.3e} {h['ours_name']}  vs  {h['peer']:.3e} {h['peer_name']})")
     for p in results.get('sde', []):
         print(f"\nstochastic, {p['name']} (sliced W2, floor {p['rows'][0]['sw2']:.4f})")
-        for r in p['ratios']: print(f"  NFE {r['budget']:2d} ours {r['ours']:.4f} ({r['ours_name']})  peer {r['peer']:.4f} ({r['peer_name']})  ratio {r['ratio']:.2f}")
+        for r in p['ratios']:
+            print(f"  NFE {r['budget']:2d} ours {r['ours']:.4f} ({r['ours_name']})  "
+                  f"peer {r['peer']:.4f} ({r['peer_name']})  ratio {r['ratio']:.2f}")
     for r in results.get('overhead', []):
-        print(f"overhead {r['method']:28s} ours {r['ours_us']:7.1f} us/step  diffusers {r['peer_us']:7.1f} us/step  ratio {r['ratio']:.2f}")
+        print(f"overhead {r['method']:28s} ours {r['ours_us']:7.1f} us/step  "
+              f"diffusers {r['peer_us']:7.1f} us/step  ratio {r['ratio']:.2f}")
 
 def sde_ratios(rows, budgets=(10, 20, 50)) -> list:
     out = []
@@ -461,18 +298,23 @@ def main(argv=None):
     from diffusers.utils import logging as dlog; dlog.set_verbosity_error()
     batch, ref_steps, sde_n = (128, 200, 256) if args.quick else (1024, 1000, 2000)
     out = Path(args.out); t_all = time.time()
-    results = dict(budgets=list(BUDGETS), settings=dict(ours=len(OURS), peers=len(PEERS)), hardware=f'{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, no GPU'
-                   if not torch.cuda.is_available() else torch.cuda.get_device_name(), problems=[], sde=[])
+    hardware = (f'{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, no GPU'
+                if not torch.cuda.is_available() else torch.cuda.get_device_name())
+    results = dict(budgets=list(BUDGETS), settings=dict(ours=len(OURS), peers=len(PEERS)), hardware=hardware,
+                   problems=[], sde=[])
     for name in args.problems:
         t0 = time.time(); prob = make_problem(name, batch, ref_steps)
         rows = run_ode(prob)
-        keep = {k: prob[k] for k in ('name', 'sigma_data', 'ref_error_half_steps', 'tuned_here', 'train_seconds', 'ref_seconds')}
-        results['problems'].append(dict(**keep, batch=batch, rows=rows, headline=headline(rows), seconds=time.time() - t0,
-                                        calibration_seconds=CAL_SECONDS.get(id(prob['model']), 0.)))
+        keep = {k: prob[k] for k in ('name', 'sigma_data', 'ref_error_half_steps', 'tuned_here', 'train_seconds',
+                                     'ref_seconds')}
+        results['problems'].append(dict(**keep, batch=batch, rows=rows, headline=headline(rows),
+                                        seconds=time.time() - t0,
+                                        calibration_seconds=CAL_SECONDS.get(prob['key'], 0.)))
         print(f'{name}: {time.time() - t0:.0f} s', flush=True)
         if prob['mixture'] is not None:
             t0 = time.time(); srows = run_sde(prob, sde_n)
-            results['sde'].append(dict(name=name, n=sde_n, rows=srows, ratios=sde_ratios(srows), seconds=time.time() - t0))
+            results['sde'].append(dict(name=name, n=sde_n, rows=srows, ratios=sde_ratios(srows),
+                                       seconds=time.time() - t0))
     results['overhead'] = time_overhead()
     if 'mixture16' in args.problems and not args.quick:
         write_json(dict(config=REDUCED, headline=reduced_headline()), out / 'ordering_reduced.json')

@@ -41,23 +41,28 @@ def main(argv=None):
     p.add_argument('--rounds', type=int, default=5)
     p.add_argument('--out', default=str(Path(__file__).parent / 'results' / 'train_toy.json'), help='JSON result file')
     args = p.parse_args(argv)
-    if args.steps < 2 or args.rounds < 1: p.error('--steps must be >= 2 (the first step is not timed) and --rounds >= 1')
+    if args.steps < 2 or args.rounds < 1:
+        p.error('--steps must be >= 2 (the first step is not timed) and --rounds >= 1')
     import smalldiffusion as ours
     published = published_smalldiffusion()
-    print(f'ours: {ours.__file__}\npublished: {published.__file__}\ntorch {torch.__version__}, threads {torch.get_num_threads()}')
+    print(f'ours: {ours.__file__}\npublished: {published.__file__}\n'
+          f'torch {torch.__version__}, threads {torch.get_num_threads()}')
     rates = {'ours': [], 'published': []}
     for r in range(args.rounds):          # alternate, so drift in machine load hits both alike
-        for name, lib in (('ours', ours), ('published', published)) if r % 2 == 0 else (('published', published), ('ours', ours)):
+        pair = (('ours', ours), ('published', published))
+        for name, lib in pair if r % 2 == 0 else pair[::-1]:
             rates[name].append(steps_per_second(lib, args.steps))
-        print(f'round {r}: ours {rates["ours"][-1]:.0f} steps/s, published {rates["published"][-1]:.0f} steps/s', flush=True)
+        print(f'round {r}: ours {rates["ours"][-1]:.0f} steps/s, published {rates["published"][-1]:.0f} steps/s',
+              flush=True)
     ratio = np.median(np.array(rates['ours']) / np.array(rates['published']))
     print(f'median steps/s: ours {np.median(rates["ours"]):.0f}, published {np.median(rates["published"]):.0f}')
     print(f'ratio ours/published: {ratio:.3f} ({"not slower" if ratio >= 1 else f"{(1 - ratio) * 100:.1f}% slower"})')
-    from smalldiffusion.checkpoint import atomic_write
-    result = dict(ours_steps_per_s=float(np.median(rates['ours'])), published_steps_per_s=float(np.median(rates['published'])),
+    from smalldiffusion.fileio import atomic_write
+    result = dict(ours_steps_per_s=float(np.median(rates['ours'])),
+                  published_steps_per_s=float(np.median(rates['published'])),
                   ratio=float(ratio), rounds=args.rounds, steps=args.steps, torch_threads=torch.get_num_threads(),
-                  hardware=f'{platform.machine()}, {torch.get_num_threads()} torch threads, no GPU' if not torch.cuda.is_available()
-                  else torch.cuda.get_device_name(), rates=rates)
+                  hardware=f'{platform.machine()}, {torch.get_num_threads()} torch threads, no GPU'
+                  if not torch.cuda.is_available() else torch.cuda.get_device_name(), rates=rates)
     atomic_write(args.out, lambda tmp: Path(tmp).write_text(json.dumps(result, indent=1)))
     print('wrote', args.out)
     return ratio

@@ -4,7 +4,8 @@
     python examples/cifar_unet.py --dataset digits --epochs 20 --batch-size 128 --ch 32 --fd   # offline, CPU
 
 Trains on the sigmoid schedule and samples 10 steps with gam=2.1 on a log-linear schedule reaching sigma=35.
-Writes to --out: `last.safetensors` (the same command resumes from it; --no-resume starts over), `final.safetensors` (model + EMA) and `samples.png`.
+Writes to --out: `last.safetensors` (the same command resumes from it; --no-resume starts over), `final.safetensors`
+(model + EMA) and `samples.png`.
 """
 import sys
 from accelerate import Accelerator
@@ -15,7 +16,8 @@ from smalldiffusion.image import image_dataset
 from image_common import image_args, parse_options, train, sample, finish
 
 def parser():
-    p = image_args(__doc__, dataset='cifar10', dataset_help="'digits': scikit-learn's bundled digits as 3-channel 32x32 images, no download",
+    p = image_args(__doc__, dataset='cifar10',
+                   dataset_help="'digits': scikit-learn's bundled digits as 3-channel 32x32 images, no download",
                    epochs=1000, batch_size=256, lr=2e-4, ema_decay=0.9999, out='runs/cifar_unet', save_every=5000,
                    sample_batch_size=64, sample_steps=10)
     p.add_argument('--ch', type=int, default=128, help='U-Net base width')

@@ -4,8 +4,8 @@
     accelerate launch examples/fashion_mnist_dit.py --conditional        # class labels, classifier-free guidance
     python examples/fashion_mnist_dit.py --dataset digits --conditional --epochs 20 --batch-size 128 --depth 2  # CPU
 
-Writes to --out: `last.safetensors` (the same command resumes from it; --no-resume starts over), `final.safetensors` (model + EMA) and `samples.png`
-(with --conditional, one column per class).
+Writes to --out: `last.safetensors` (the same command resumes from it; --no-resume starts over), `final.safetensors`
+(model + EMA) and `samples.png` (with --conditional, one column per class).
 """
 import sys
 import torch
@@ -17,7 +17,8 @@ from smalldiffusion.image import image_dataset
 from image_common import image_args, parse_options, train, sample, finish
 
 def parser():
-    p = image_args(__doc__, dataset='fashion_mnist', dataset_help="'digits': scikit-learn's bundled digits resized to 28x28, no download",
+    p = image_args(__doc__, dataset='fashion_mnist',
+                   dataset_help="'digits': scikit-learn's bundled digits resized to 28x28, no download",
                    epochs=300, batch_size=1024, lr=1e-3, ema_decay=0.99, out='runs/fashion_mnist_dit', save_every=2000,
                    sample_batch_size=80, sample_steps=20)
     p.add_argument('--conditional', action='store_true', help='condition on class labels; sample with guidance')

@@ -3,7 +3,8 @@
     accelerate launch examples/fashion_mnist_unet.py                  # FashionMNIST, downloaded to ./datasets
     python examples/fashion_mnist_unet.py --dataset digits --epochs 20 --batch-size 128 --ch 32 --fd   # offline, CPU
 
-Writes to --out: `last.safetensors` (the same command resumes from it; --no-resume starts over), `final.safetensors` (model + EMA) and `samples.png`.
+Writes to --out: `last.safetensors` (the same command resumes from it; --no-resume starts over), `final.safetensors`
+(model + EMA) and `samples.png`.
 """
 import sys
 from accelerate import Accelerator
@@ -14,9 +15,10 @@ from smalldiffusion.image import image_dataset
 from image_common import image_args, parse_options, train, sample, finish
 
 def parser():
-    p = image_args(__doc__, dataset='fashion_mnist', dataset_help="'digits': scikit-learn's bundled digits resized to 28x28, no download",
-                   epochs=300, batch_size=1024, lr=7e-4, ema_decay=0.999, out='runs/fashion_mnist_unet', save_every=2000,
-                   sample_batch_size=64, sample_steps=20)
+    p = image_args(__doc__, dataset='fashion_mnist',
+                   dataset_help="'digits': scikit-learn's bundled digits resized to 28x28, no download",
+                   epochs=300, batch_size=1024, lr=7e-4, ema_decay=0.999, out='runs/fashion_mnist_unet',
+                   save_every=2000, sample_batch_size=64, sample_steps=20)
     p.add_argument('--ch', type=int, default=64, help='U-Net base width')
     return p
 

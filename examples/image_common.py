@@ -5,7 +5,7 @@ from pathlib import Path
 from tqdm import tqdm
 from smalldiffusion import samples, training_loop, save_checkpoint
 from smalldiffusion.image import save_grid, DigitsFD
-from smalldiffusion.checkpoint import atomic_write
+from smalldiffusion.fileio import atomic_write
 
 def image_args(doc, *, dataset, dataset_help, epochs, batch_size, lr, ema_decay, out, save_every, sample_batch_size,
                sample_steps) -> argparse.ArgumentParser:
@@ -76,7 +76,7 @@ def finish(args, accelerator, model, ema, ns, x0, nrow=8):
         atomic_write(out / 'metrics.json', lambda tmp: Path(tmp).write_text(json.dumps(metrics, indent=1)))
         print(metrics)
 
-ALIASES_05 = {'train_batch_size': 'batch_size'}   # smalldiffusion 0.5's main(...) keywords that are named otherwise here
+ALIASES_05 = {'train_batch_size': 'batch_size'}   # smalldiffusion 0.5's main(...) keywords named otherwise here
 
 def parse_options(parser: argparse.ArgumentParser, argv=None, **options) -> argparse.Namespace:
     """The options of `parser` from the command-line list `argv` (None: the defaults), then the keyword `options`,

@@ -23,7 +23,7 @@ from accelerate.utils import set_seed
 from smalldiffusion import (DiT, PredFlow, CondEmbedderLabel, TimestepEmbedder, ScheduleFlow, ScheduleLogNormalFlow,
                             make_ema, save_checkpoint)
 from smalldiffusion.image import save_grid
-from smalldiffusion.checkpoint import atomic_write
+from smalldiffusion.fileio import atomic_write
 sys.path.insert(0, str(Path(__file__).parent))
 from image_common import train, sample
 
@@ -37,8 +37,10 @@ def parse_args(argv=None):
     a('--in-dim', type=int, default=32, help='latent side'); a('--channels', type=int, default=4)
     a('--patch-size', type=int, default=2); a('--depth', type=int, default=12)
     a('--head-dim', type=int, default=64); a('--num-heads', type=int, default=12)
-    a('--epochs', type=int, default=40, help='each sees every latent and its flip'); a('--max-steps', type=int, default=400000, help='stop (with a checkpoint) here')
-    a('--batch-size', type=int, default=256, help='global batch, split over processes'); a('--lr', type=float, default=1e-4)
+    a('--epochs', type=int, default=40, help='each sees every latent and its flip')
+    a('--max-steps', type=int, default=400000, help='stop (with a checkpoint) here')
+    a('--batch-size', type=int, default=256, help='global batch, split over processes')
+    a('--lr', type=float, default=1e-4)
     a('--ema-decay', type=float, default=0.9999); a('--num-workers', type=int, default=8)
     a('--mixed-precision', choices=['no', 'fp16', 'bf16'], default='no')
     a('--out', default='runs/imagenet_dit'); a('--save-every', type=int, default=5000, help='steps between checkpoints')
@@ -103,7 +105,8 @@ def main(argv=None):
     set_seed(args.seed, device_specific=True)   # each process draws its own labels dropout, times and noise
     out = Path(args.out)
     if a.is_main_process:
-        atomic_write(out / 'config.json', lambda tmp: Path(tmp).write_text(json.dumps(dict(vars(args), example='imagenet_dit'), indent=1)))
+        config = json.dumps(dict(vars(args), example='imagenet_dit'), indent=1)
+        atomic_write(out / 'config.json', lambda tmp: Path(tmp).write_text(config))
     vae = load_vae(args, a.device)
     dataset = LatentDataset(load_latents(args.dataset), args, *latent_affine(vae))
     loader = DataLoader(dataset, batch_size=args.batch_size // a.num_processes, shuffle=True,
@@ -116,7 +119,8 @@ def main(argv=None):
     x0 = sample(args, a, ema, sampling_schedule(args).sample_sigmas(args.sample_steps), gam=args.gam,
                 cfg_scale=args.cfg_scale, cond=labels)
     if a.is_main_process:
-        save_checkpoint(out / 'final.safetensors', model=a.unwrap_model(model), ema=ema, extra=dict(steps=ns.steps_done))
+        save_checkpoint(out / 'final.safetensors', model=a.unwrap_model(model), ema=ema,
+                        extra=dict(steps=ns.steps_done))
         print('samples:', save_grid(decode(vae, x0), out / 'samples.png', nrow=min(8, args.sample_batch_size)))
 
 if __name__ == '__main__':

@@ -51,7 +51,8 @@ def parse_args(argv=None):
 def image_size(args, model, init=None):
     "(height, width) in pixels: the options', else the init image's rounded down to the VAE factor, else the model's."
     f = model.vae_scale_factor
-    default = (init.size[1] // f * f, init.size[0] // f * f) if init is not None else tuple(d * f for d in model.input_dims[1:])
+    default = ((init.size[1] // f * f, init.size[0] // f * f) if init is not None
+               else tuple(d * f for d in model.input_dims[1:]))
     h, w = args.height or default[0], args.width or default[1]
     if h % f or w % f or h < f or w < f:
         raise SystemExit(f'error: --height and --width must be multiples of {f} (the VAE factor), got {h} x {w}')
@@ -68,7 +69,7 @@ def load_image(path, height, width):
 def sample(args, model_key):
     from smalldiffusion import ModelLatentDiffusion, ScheduleLDM, samples, img_normalize
     from smalldiffusion.latent_diffusion import img2img_sigmas
-    from smalldiffusion.checkpoint import atomic_write
+    from smalldiffusion.fileio import atomic_write
     from torchvision.utils import save_image
     torch.manual_seed(args.seed)
     model = ModelLatentDiffusion(model_key, dtype=torch.float16 if args.fp16 else None)
@@ -92,7 +93,7 @@ def sample(args, model_key):
 def main(argv=None):
     args = parse_args(argv)
     if args.tiny:
-        from smalldiffusion.latent_diffusion import save_tiny_sd_pipeline
+        from smalldiffusion.tiny_pipeline import save_tiny_sd_pipeline
         with tempfile.TemporaryDirectory() as d:
             images = sample(args, save_tiny_sd_pipeline(os.path.join(d, 'tiny-sd')))
     else:

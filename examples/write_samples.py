@@ -11,13 +11,12 @@ i % num_classes; steps, gam and guidance default to the run's own sampling optio
 """
 import argparse, importlib, json, sys
 from pathlib import Path
-import numpy as np
 import torch
 from PIL import Image
 from tqdm import tqdm
 from accelerate import Accelerator
 from smalldiffusion import samples, make_ema, load_checkpoint
-from smalldiffusion.checkpoint import atomic_write
+from smalldiffusion.fileio import atomic_write
 sys.path.insert(0, str(Path(__file__).parent))
 
 def parse_args(argv=None):
@@ -52,7 +51,8 @@ def check_folder(out: Path, meta: dict):
     if path.exists():
         old = json.loads(path.read_text())
         diff = {k: (old.get(k), v) for k, v in meta.items() if k != 'n' and old.get(k) != v}
-        if diff: sys.exit(f'{out} was written with other settings {diff} (old, new): use another --out or the old settings')
+        if diff:
+            sys.exit(f'{out} was written with other settings {diff} (old, new): use another --out or the old settings')
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=1)))
 
 def write_png(img: torch.Tensor, path: Path):
@@ -70,7 +70,8 @@ def main(argv=None):
     out = Path(args.out)
     if acc.is_main_process:
         check_folder(out, dict(run=str(Path(args.run).resolve()), checkpoint=args.checkpoint, weights=args.weights,
-                               seed=args.seed, batch_size=args.batch_size, steps=steps, gam=gam, cfg_scale=cfg_scale, n=args.n))
+                               seed=args.seed, batch_size=args.batch_size, steps=steps, gam=gam, cfg_scale=cfg_scale,
+                               n=args.n))
     acc.wait_for_everyone()
     sigmas, decode = example.sampling_schedule(run).sample_sigmas(steps), example.decoder(run, acc.device)
     batches = [range(s, min(s + args.batch_size, args.n)) for s in range(0, args.n, args.batch_size)]
@@ -78,8 +79,8 @@ def main(argv=None):
             and not all((out / f'{j:06d}.png').exists() for j in b)]
     for b in tqdm(todo, desc='batches', disable=not acc.is_local_main_process):
         index = b.start // args.batch_size
-        g = torch.Generator().manual_seed(args.seed * 1_000_003 + index)          # this batch's noise, whatever ran before
-        torch.manual_seed(args.seed * 1_000_003 + index)                          # and its sampler noise, if any
+        g = torch.Generator().manual_seed(args.seed * 1_000_003 + index)      # this batch's noise, whatever ran before
+        torch.manual_seed(args.seed * 1_000_003 + index)                      # and its sampler noise, if any
         xt = torch.randn(len(b), *model.input_dims, generator=g).to(acc.device) * float(sigmas[0])
         cond = torch.tensor([j % run.num_classes for j in b]) if getattr(run, 'num_classes', None) else None
         *_, x0 = samples(model, sigmas, gam=gam, cfg_scale=cfg_scale if cond is not None else 0., xt=xt, cond=cond)

@@ -1,5 +1,5 @@
-"""Broken checkpoint files are refused by `training_loop(resume_from=...)` and `load_checkpoint` with an error naming the
-file and what is wrong, and nothing is loaded; loading never unpickles (safetensors and JSON only)."""
+"""Broken checkpoint files are refused by `training_loop(resume_from=...)` and `load_checkpoint` with an error naming
+the file and what is wrong, and nothing is loaded; loading never unpickles (safetensors and JSON only)."""
 import json, pickle, re
 from pathlib import Path
 import pytest
@@ -15,7 +15,8 @@ def ckpt(tmp_path):
     "A real checkpoint of a few toy steps, with optimizer, EMA and the loop position."
     torch.manual_seed(0)
     model = sd.TimeInputMLP(hidden_dims=(8, 8)); ema = sd.make_ema(model, 0.9)
-    for ns in sd.training_loop(DataLoader(torch.randn(32, 2), batch_size=8), model, sd.ScheduleLogLinear(20), epochs=2, ema=ema):
+    loader = DataLoader(torch.randn(32, 2), batch_size=8)
+    for ns in sd.training_loop(loader, model, sd.ScheduleLogLinear(20), epochs=2, ema=ema):
         if ns.step == 3: sd.save_checkpoint(tmp_path / 'last.safetensors', ns); break
     return tmp_path / 'last.safetensors'
 

@@ -85,7 +85,8 @@ def test_main_process_writes_and_every_rank_resumes_from_the_same_file(tmp_path)
     straight.mkdir(); resumed.mkdir(); ckpt = tmp_path / 'ckpt' / 'last.safetensors'
     (tmp_path / 'train.py').write_text(RESUME_SCRIPT)
     torchrun(tmp_path / 'train.py', straight, ckpt, 'straight')
-    assert (straight / 'written_by_rank0.safetensors').exists() and not (straight / 'written_by_rank1.safetensors').exists()
+    assert (straight / 'written_by_rank0.safetensors').exists()
+    assert not (straight / 'written_by_rank1.safetensors').exists()
     torchrun(tmp_path / 'train.py', resumed, ckpt, 'resume')
     saved = sd.load_checkpoint(ckpt)
     assert saved['position']['step'] == 4
@@ -93,5 +94,6 @@ def test_main_process_writes_and_every_rank_resumes_from_the_same_file(tmp_path)
     assert_same(first[0], first[1])                                   # the same file gave every rank the same weights
     assert_same({k[len('model.'):]: v for k, v in first[0].items() if k.startswith('model.')}, saved['model'])
     for r in (0, 1):                                                 # and the run continues as if never stopped
-        assert_same(load_file(str(resumed / f'final.rank{r}.safetensors')), load_file(str(straight / f'final.rank{r}.safetensors')))
+        assert_same(load_file(str(resumed / f'final.rank{r}.safetensors')),
+                    load_file(str(straight / f'final.rank{r}.safetensors')))
         assert eval((resumed / f'losses.rank{r}').read_text()) == eval((straight / f'losses.rank{r}').read_text())[4:]

@@ -35,11 +35,12 @@ def test_samples_is_euler_in_t():
 
 @pytest.mark.parametrize('sampler,order', ODE, ids=[s.__name__ for s, _ in ODE])
 def test_ode_samplers_converge_at_their_order_to_the_exact_flow(sampler, order):
-    "On Gaussian data N(m, s²) the flow from t = 1 ends at m + s x_1 exactly; halving the step divides the error by 2^order."
+    """On Gaussian data N(m, s²) the flow from t = 1 ends at m + s x_1 exactly; halving the step divides the error by
+    2^order."""
     model, x1 = gaussian_flow_model(), noise(64, 8)
     exact = 0.5 + 0.3 * x1
-    errs = [(final(sampler, model, ScheduleFlow(t_min=1e-3).sample_sigmas(n), xt=x1) - exact).norm(dim=1).median().item()
-            for n in (20, 40, 80)]
+    errs = [(final(sampler, model, ScheduleFlow(t_min=1e-3).sample_sigmas(n), xt=x1) - exact).norm(dim=1)
+            .median().item() for n in (20, 40, 80)]
     rates = [math.log2(a / b) for a, b in zip(errs, errs[1:])]
     # asymptotic rates measured: Euler 1.00, Heun 2.04, DPM-Solver++(2M) 2.15, trig PC 3.98; 0.25 below the order
     # leaves room for the grid's last step (t_min -> 0) and the start-up steps, not for a lost order
@@ -125,7 +126,7 @@ def test_misuse_is_refused_at_the_call():
     model = gaussian_flow_model()
     with pytest.raises(ValueError, match='flow model samples times t in'): samples(model, [2., 1., 0.])
     with pytest.raises(ValueError, match='only the first equal to 1'): samples_heun(model, [1., 1., 0.])
-    with pytest.raises(ValueError, match='gam must be > 0'): samples(model, [1., 0.5, 0.], gam=0)   # the sampler's own check
+    with pytest.raises(ValueError, match='gam must be > 0'): samples(model, [1., 0.5, 0.], gam=0)  # samples' own check
     with pytest.raises(ValueError, match='strictly decreasing'): samples_dpmpp_2m(model, [1., 0.5, 0.5, 0.])
     from smalldiffusion.flow import flow_compatible
     with pytest.raises(ValueError, match='start_order must be 1 or 2'): flow_compatible(start_order=3)

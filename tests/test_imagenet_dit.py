@@ -12,8 +12,8 @@ diffusers = pytest.importorskip('diffusers')
 
 SIDE, LATENT = 16, 8      # 16x16 RGB digits -> 4x8x8 latents (two encoder blocks: one downsampling)
 TINY = ['--in-dim', str(LATENT), '--patch-size', '2', '--depth', '1', '--head-dim', '8', '--num-heads', '2',
-        '--num-classes', '10', '--batch-size', '8', '--num-workers', '0', '--save-every', '2', '--sample-batch-size', '4',
-        '--sample-steps', '3', '--epochs', '5']
+        '--num-classes', '10', '--batch-size', '8', '--num-workers', '0', '--save-every', '2',
+        '--sample-batch-size', '4', '--sample-steps', '3', '--epochs', '5']
 
 @pytest.fixture(scope='module')
 def latents(tmp_path_factory):
@@ -72,8 +72,10 @@ def test_train_resume_sample_decode_and_write_pngs(root, tmp_path, latents):
     stamps = [(pngs / f'00000{i}.png').stat().st_mtime_ns for i in (0, 5)]
     run(root, 'write_samples.py', *ws, '--n', '10')                          # redo batch 0, keep batch 1, add batch 2
     assert sorted(p.name for p in pngs.glob('*.png')) == [f'{i:06d}.png' for i in range(10)]
-    assert (pngs / '000001.png').read_bytes() == first                         # a batch's noise depends only on its index
-    assert (pngs / '000000.png').stat().st_mtime_ns != stamps[0] and (pngs / '000005.png').stat().st_mtime_ns == stamps[1]
-    proc = subprocess.run([sys.executable, str(root / 'examples' / 'write_samples.py'), *ws[:-2], '--steps', '3', '--n', '10'],
+    assert (pngs / '000001.png').read_bytes() == first                    # a batch's noise depends only on its index
+    assert (pngs / '000000.png').stat().st_mtime_ns != stamps[0]
+    assert (pngs / '000005.png').stat().st_mtime_ns == stamps[1]
+    proc = subprocess.run([sys.executable, str(root / 'examples' / 'write_samples.py'), *ws[:-2],
+                           '--steps', '3', '--n', '10'],
                           env=dict(os.environ, PYTHONPATH=str(root)), capture_output=True, text=True, timeout=600)
     assert proc.returncode != 0 and 'other settings' in proc.stderr          # another sampler config: refused

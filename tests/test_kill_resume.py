@@ -1,5 +1,6 @@
-"""A training run killed with SIGKILL (mid-step, mid-checkpoint-write, or at whatever moment the kill lands) resumes from
-its last complete checkpoint and ends with exactly the weights, EMA and losses of a run that was never interrupted."""
+"""A training run killed with SIGKILL (mid-step, mid-checkpoint-write, or at whatever moment the kill lands) resumes
+from its last complete checkpoint and ends with exactly the weights, EMA and losses of a run that was never
+interrupted."""
 import os, signal, subprocess, sys, textwrap, time
 from pathlib import Path
 import pytest
@@ -21,7 +22,8 @@ SCRIPT = textwrap.dedent('''
     out, mode, kill_at = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     torch.set_num_threads(1); torch.manual_seed(1)
     ckpt = out / 'last.safetensors'
-    loader = DataLoader(TreeDataset(2, 2, 10), batch_size=16, shuffle=True)   # shuffling and label dropout: every RNG matters
+    # shuffling and label dropout: every RNG matters
+    loader = DataLoader(TreeDataset(2, 2, 10), batch_size=16, shuffle=True)
     model = ConditionalMLP(num_classes=4, hidden_dims=(16, 16)); ema = make_ema(model, 0.9)
 
     def dying_save_file(tensors, tmp, metadata=None):   # the kill lands with half the checkpoint on disk
@@ -57,7 +59,8 @@ def losses(out: Path) -> dict:
     seen = {}
     for line in (out / 'losses.txt').read_text().splitlines():
         step, loss = line.split(); step, loss = int(step), float(loss)
-        assert seen.setdefault(step, loss) == loss, f'step {step} gave loss {loss} after the resume, {seen[step]} before'
+        assert seen.setdefault(step, loss) == loss, \
+            f'step {step} gave loss {loss} after the resume, {seen[step]} before'
     return seen
 
 @pytest.fixture(scope='module')

@@ -92,7 +92,8 @@ def test_decode_latents_equals_pipeline(tiny):
     latents = pipe(PROMPTS, negative_prompt=NEGATIVE, latents=zT, num_inference_steps=10, output_type='latent').images
     decoded = model.decode_latents(latents)
     assert decoded.shape == img.shape == (2, 3, 16, 16) and decoded.min() >= -1 and decoded.max() <= 1
-    torch.testing.assert_close((decoded + 1) / 2, img, rtol=0, atol=1e-6)     # same VAE, same latents: (x + 1) / 2 rounding
+    # same VAE, same latents: (x + 1) / 2 rounding
+    torch.testing.assert_close((decoded + 1) / 2, img, rtol=0, atol=1e-6)
     with torch.no_grad():
         raw = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
     torch.testing.assert_close(decoded, raw.clamp(-1, 1), rtol=0, atol=1e-6)  # the same call: rounding at most
@@ -141,7 +142,8 @@ def test_per_example_sigma_and_prompt_broadcast(tiny):
     both = model(x, sig[[2, 5, 7]])
     c, u = model.text_condition.expand(3, -1, -1), model.negative_condition.expand(3, -1, -1)
     with torch.no_grad():                                        # the size of the unguided predictions
-        tol = batch_tol(model.predict_eps_text(torch.cat([x, x]), torch.cat([sig[[2, 5, 7]]] * 2), torch.cat([c, u])).abs().max().item())
+        unguided = model.predict_eps_text(torch.cat([x, x]), torch.cat([sig[[2, 5, 7]]] * 2), torch.cat([c, u]))
+        tol = batch_tol(unguided.abs().max().item())
     for i, j in enumerate([2, 5, 7]):
         torch.testing.assert_close(both[i:i+1], model(x[i:i+1], sig[j]), rtol=0, atol=tol)
     torch.testing.assert_close(model(x, sig[[2, 5, 7]].view(3, 1, 1, 1)), both, rtol=0, atol=tol)
@@ -223,7 +225,8 @@ def test_sd1_style_pndm_scheduler_config(tiny, tmp_path):
 
 @pytest.mark.parametrize('shape', [(12, 8), (4, 16), (7, 9)])
 def test_other_latent_sizes_equal_pipeline(tiny, shape):
-    "Latents of other sizes: the pipeline's height/width (pixels, multiples of 8), or latents its UNet's 2x down-sampling does not divide."
+    """Latents of other sizes: the pipeline's height/width (pixels, multiples of 8), or latents its UNet's 2x
+    down-sampling does not divide."""
     path, pipe, model = tiny['epsilon']
     h, w = shape
     f = model.vae_scale_factor
@@ -305,7 +308,8 @@ def test_shape_errors_name_xt_and_the_rule(tiny):
     model.set_text_condition(PROMPTS)
     sig = ScheduleLDM(1000).sample_sigmas(4)
     for bad in (torch.zeros(2, 3, 8, 8), torch.zeros(2, 4, 8), torch.zeros(2, 4, 8, 0)):
-        with pytest.raises(ValueError, match=r"xt must have shape \(B, 4, H, W\): the UNet's 4 latent channels, any height"):
+        with pytest.raises(ValueError,
+                           match=r"xt must have shape \(B, 4, H, W\): the UNet's 4 latent channels, any height"):
             samples(model, sig, xt=bad)
         with pytest.raises(ValueError, match=r'^x must have shape \(B, 4, H, W\)'):
             model(bad, sig[1])
@@ -322,7 +326,8 @@ def test_example_img2img_and_sizes(tmp_path):
     example.main(['--tiny', '--steps', '3', '--height', '24', '--width', '16', '--seed', '1', '--out', str(wide)])
     assert Image.open(wide).size == (16, 24)                                  # one image: no grid padding
     edited = tmp_path / 'edited.png'
-    example.main(['--tiny', '--steps', '4', '--init-image', str(wide), '--strength', '0.5', '--batch', '2', '--out', str(edited)])
+    example.main(['--tiny', '--steps', '4', '--init-image', str(wide), '--strength', '0.5', '--batch', '2',
+                  '--out', str(edited)])
     assert Image.open(edited).size == (2 * 16 + 3 * 2, 24 + 2 * 2)          # the init image's size; 2 px grid padding
     for bad in (['--strength', '0.5'], ['--init-image', str(wide), '--strength', '0'],
                 ['--init-image', str(wide), '--steps', '4', '--strength', '0.2'], ['--height', '0']):
@@ -332,7 +337,8 @@ def test_example_img2img_and_sizes(tmp_path):
         example.main(['--tiny', '--steps', '1', '--height', '15', '--out', str(tmp_path / 'odd.png')])
 
 def test_weights_load_from_safetensors_only(tiny, tmp_path):
-    "A pipeline saved with pickled weights (.bin) is refused by default; use_safetensors=None (diffusers' default: safetensors if present, else .bin) is the explicit opt-in."
+    """A pipeline saved with pickled weights (.bin) is refused by default; use_safetensors=None (diffusers' default:
+    safetensors if present, else .bin) is the explicit opt-in."""
     path = tmp_path / 'pickled'
     tiny['epsilon'][1].save_pretrained(path, safe_serialization=False)
     assert list((path / 'unet').glob('*.bin')) and not list((path / 'unet').glob('*.safetensors'))   # the U-Net pickled

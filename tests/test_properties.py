@@ -28,7 +28,8 @@ def sigma_grids(draw, max_len=10):
         sch = sd.ScheduleLogLinear(draw(st.integers(10, 500)), sigma_min=draw(st.floats(1e-3, 0.5)),
                                    sigma_max=draw(st.floats(1., 100.)))
         steps = draw(st.integers(1, max_len - 1))
-        sig = sch.sample_sigmas(steps).double() if kind == 'schedule' else sd.sigmas_karras(sch, steps, final_zero=False)
+        sig = (sch.sample_sigmas(steps).double() if kind == 'schedule'
+               else sd.sigmas_karras(sch, steps, final_zero=False))
         assume(bool((sig[1:] < sig[:-1]).all()))   # float32 schedules may repeat a value when steps ~ N
     if draw(st.booleans()): sig = torch.cat([sig, sig.new_zeros(1)])
     return sig
@@ -90,7 +91,8 @@ def test_invalid_batch_sizes_raise(batch, sampler):
         list(fns[sampler](mlp(torch.float32, 'cpu'), torch.tensor([1., 0.5, 0.]), batchsize=batch))
 
 @SETTINGS
-@given(dtype=st.sampled_from([torch.int64, torch.int32, torch.uint8, torch.bool]), sampler=st.sampled_from(list(SAMPLERS)))
+@given(dtype=st.sampled_from([torch.int64, torch.int32, torch.uint8, torch.bool]),
+       sampler=st.sampled_from(list(SAMPLERS)))
 def test_integer_inputs_raise_type_error(dtype, sampler):
     "Each sampler with its default settings: the model's dtype check names x and the conversion."
     xt = torch.ones(2, 2, dtype=dtype)
@@ -105,7 +107,8 @@ def _default(strategy):
 
 def test_integer_xt_refused_by_heun_with_churn():
     with pytest.raises(TypeError, match='floating-point'):
-        list(sd.samples_heun(mlp(torch.float32, 'cpu'), torch.tensor([2., 1., 0.]), xt=torch.ones(2, 2, dtype=torch.long), churn=1.))
+        list(sd.samples_heun(mlp(torch.float32, 'cpu'), torch.tensor([2., 1., 0.]),
+                             xt=torch.ones(2, 2, dtype=torch.long), churn=1.))
 
 # the models: any finite σ > 0 and class id in range works in every dtype; anything else is named
 @SETTINGS
@@ -149,7 +152,7 @@ def test_flow_models_take_exactly_times_in_0_1(t, batch):
 
 # schedules: valid parameters are covered by test_schedule_properties.py; invalid ones always name the argument
 finite = st.floats(-1e3, 1e3)
-anything = finite | st.sampled_from([float('nan'), float('inf'), -float('inf'), 0., 1e-40, 1e-46])   # 1e-46: 0 in float32
+anything = finite | st.sampled_from([float('nan'), float('inf'), -float('inf'), 0., 1e-40, 1e-46])   # 1e-46: 0 in fp32
 F32_MIN = 1.4e-45   # the smallest float32 above 0
 
 @SETTINGS

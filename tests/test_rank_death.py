@@ -2,7 +2,6 @@
 of hanging, and the checkpoint on disk is the last complete one (the main process is the only writer)."""
 import os, shutil, signal, socket, subprocess, sys, textwrap, time
 from pathlib import Path
-import pytest
 import smalldiffusion as sd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,8 +61,8 @@ def test_survivor_fails_on_its_own(tmp_path):
     (tmp_path / 'train.py').write_text(SCRIPT)
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
     procs = [subprocess.Popen([sys.executable, str(tmp_path / 'train.py'), str(tmp_path), '1', 'mid-step'],
-                              env=dict(env(), MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), RANK=str(r), LOCAL_RANK=str(r),
-                                       WORLD_SIZE='2', LOCAL_WORLD_SIZE='2'),
+                              env=dict(env(), MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), RANK=str(r),
+                                       LOCAL_RANK=str(r), WORLD_SIZE='2', LOCAL_WORLD_SIZE='2'),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in (0, 1)]
     try: errs = [p.communicate(timeout=300)[1] for p in procs]
     finally:

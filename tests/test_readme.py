@@ -14,9 +14,11 @@ def test_readme_is_current(tmp_path):
     assert r.returncode == 0, f'README generation failed:\n{r.stdout}\n{r.stderr}'
     have = (ROOT/'README.md').read_text(encoding='utf-8') if (ROOT/'README.md').exists() else ''
     want = fresh.read_text(encoding='utf-8')
-    diff = ''.join(list(difflib.unified_diff(have.splitlines(True), want.splitlines(True), 'README.md', 'generated'))[:60])
+    diff = ''.join(list(difflib.unified_diff(have.splitlines(True), want.splitlines(True),
+                                             'README.md', 'generated'))[:60])
     assert have == want, f'README.md is out of date: run `make readme`\n{diff}'
     for f in tmp_path.rglob('*'):  # figures the README links to (index_files/...)
         if f.is_file() and f != fresh:
             rel = f.relative_to(tmp_path)
-            assert (ROOT/rel).exists() and (ROOT/rel).read_bytes() == f.read_bytes(), f'{rel} is out of date: run `make readme`'
+            assert (ROOT/rel).exists() and (ROOT/rel).read_bytes() == f.read_bytes(), \
+                f'{rel} is out of date: run `make readme`'

@@ -1,4 +1,5 @@
-"Integration checks for the samplers of notebooks 02a, 02d and 02e that do not fit a notebook: guidance, dtypes, devices, grids (the benchmark harness: test_sampler_benchmark.py)."
+"""Integration checks for the samplers of notebooks 02a, 02d and 02e that do not fit a notebook: guidance, dtypes,
+devices, grids (the benchmark harness: test_sampler_benchmark.py)."""
 import math
 
 import pytest
@@ -26,7 +27,8 @@ class Guided(torch.nn.Module):
         super().__init__()
         self.model, self.cond, self.cfg_scale, self.input_dims = model, cond, cfg_scale, model.input_dims
     def rand_input(self, b): return self.model.rand_input(b)
-    def predict_eps_cfg(self, x, sigma, cond, cfg_scale): return self.model.predict_eps_cfg(x, sigma, self.cond, self.cfg_scale)
+    def predict_eps_cfg(self, x, sigma, cond, cfg_scale):
+        return self.model.predict_eps_cfg(x, sigma, self.cond, self.cfg_scale)
 
 
 @pytest.mark.parametrize('sampler', SAMPLERS)
@@ -50,8 +52,10 @@ def test_float32_model_on_float64_grid_stays_float32(sampler):
     assert torch.isfinite(outs[-1]).all()
 
 
+NO_CUDA = 'needs a CUDA device: on the CPU every tensor is already there'
+
 @pytest.mark.parametrize('sampler', SAMPLERS)
-@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device: on the CPU every tensor is already there')
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA)
 def test_accelerator_device(sampler):
     model = GaussianMixtureDenoiser(GaussianMixture.random(k=3, dim=4, seed=0)).cuda()
     acc = Accelerator()
@@ -65,7 +69,8 @@ def test_samplers_agree_with_the_exact_flow_at_many_steps():
     model = GaussianMixtureDenoiser(mix)
     x = 80 * torch.randn(64, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     sched = torch.tensor([0.01, 80.])
-    ref = list(samples_trig_pc(model, sigmas_trig(sched, 400, sigma_data=mix.sigma_data), xt=x, sigma_data=mix.sigma_data))[-1]
+    ref = list(samples_trig_pc(model, sigmas_trig(sched, 400, sigma_data=mix.sigma_data), xt=x,
+                               sigma_data=mix.sigma_data))[-1]
     for sampler, tol in [(samples_heun, 1e-3), (samples_dpmpp_2m, 1e-3), (samples, 0.05)]:
         out = list(sampler(model, sigmas_karras(sched, 200), xt=x))[-1]
         assert (out - ref).norm(dim=1).median() < tol, sampler.__name__
@@ -77,7 +82,8 @@ def test_samplers_agree_with_the_exact_flow_at_many_steps():
 def test_grids_are_decreasing_with_the_right_ends(lo, ratio, steps, rho, p, final_zero):
     hi = lo * ratio
     for grid in [sigmas_karras(torch.tensor([lo, hi], dtype=torch.float64), steps, rho=rho, final_zero=final_zero),
-                 sigmas_trig(torch.tensor([hi, lo], dtype=torch.float64), steps, sigma_data=0.5, p=p, final_zero=final_zero)]:
+                 sigmas_trig(torch.tensor([hi, lo], dtype=torch.float64), steps, sigma_data=0.5, p=p,
+                             final_zero=final_zero)]:
         assert len(grid) == steps + 1 and grid.dtype == torch.float64
         assert (grid.diff() < 0).all()
         assert math.isclose(grid[0], hi, rel_tol=1e-9)
@@ -86,7 +92,7 @@ def test_grids_are_decreasing_with_the_right_ends(lo, ratio, steps, rho, p, fina
 
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device: on the CPU every tensor is already there')
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_CUDA)
 def test_calibrate_weights_on_the_model_device():
     "Calibration noise is drawn on the model's device, the weights come back on the CPU and sample there too."
     model = GaussianMixtureDenoiser(GaussianMixture.random(k=3, dim=4, seed=0)).cuda()

@@ -1,4 +1,5 @@
-"""Property-based: for any valid schedule parameters, sample_sigmas(n) has n+1 finite, non-increasing values in range."""
+"""Property-based: for any valid schedule parameters, sample_sigmas(n) has n+1 finite, non-increasing values in
+range."""
 import torch
 from hypothesis import given, settings, strategies as st
 import smalldiffusion as sd
@@ -22,7 +23,8 @@ def test_loglinear(n, sigma_min, ratio, frac):
 betas = st.floats(1e-6, 0.05)
 
 @settings(max_examples=60, deadline=None)
-@given(N, betas, betas, fraction, st.sampled_from([sd.ScheduleDDPM, sd.ScheduleLDM, sd.ScheduleSigmoid, sd.ScheduleCosine]))
+@given(N, betas, betas, fraction,
+       st.sampled_from([sd.ScheduleDDPM, sd.ScheduleLDM, sd.ScheduleSigmoid, sd.ScheduleCosine]))
 def test_beta_schedules(n, b0, b1, frac, cls):
     try: sch = cls(n, b0, b1)
     except ValueError as e:   # large betas over many steps: ᾱ underflows float32, refused with that reason

@@ -28,7 +28,8 @@ def test_demo_script_writes_png(root, tmp_path):
     "`make demo`'s script, shortened: it writes a PNG with the data and the three samplers."
     import runpy, matplotlib.image
     demo = runpy.run_path(str(root / 'examples' / 'swissroll_demo.py'))
-    out = demo['main'](['--out', str(tmp_path / 'demo' / 'swissroll.png'), '--epochs', '50', '--n', '50', '--steps', '5'])
+    out = demo['main'](['--out', str(tmp_path / 'demo' / 'swissroll.png'),
+                        '--epochs', '50', '--n', '50', '--steps', '5'])
     img = matplotlib.image.imread(out)
     assert img.shape[1] > 3 * img.shape[0]          # four panels side by side
     assert [p.name for p in out.parent.iterdir()] == ['swissroll.png']   # no temporary file left behind

@@ -5,18 +5,20 @@ from pathlib import Path
 
 def test_wheel_installs_and_runs_toy_example(root, tmp_path):
     dist = tmp_path / 'dist'
-    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(dist), str(root)],
-                   check=True, capture_output=True)
+    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q',
+                    '-w', str(dist), str(root)], check=True, capture_output=True)
     wheel, = dist.glob('smalldiffusion-*.whl')
     assert 'smalldiffusion/datasets/DatasaurusDozen.tsv' in zipfile.ZipFile(wheel).namelist()
     env_dir = tmp_path / 'venv'
     venv.EnvBuilder(with_pip=True).create(env_dir)
     py = env_dir / 'bin' / 'python'
-    # the heavy dependencies (torch, accelerate, ...) come from the test environment, standing in for system site-packages
+    # the heavy dependencies (torch, accelerate, ...) come from the test environment, standing in for system
+    # site-packages
     site = Path(subprocess.run([str(py), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
                                check=True, capture_output=True, text=True).stdout.strip())
     (site / 'deps_from_test_env.pth').write_text(sysconfig.get_paths()['purelib'] + '\n')
-    subprocess.run([str(py), '-m', 'pip', 'install', '-q', '--no-deps', '--no-index', str(wheel)], check=True, capture_output=True)
+    subprocess.run([str(py), '-m', 'pip', 'install', '-q', '--no-deps', '--no-index', str(wheel)],
+                   check=True, capture_output=True)
     script = textwrap.dedent('''
         import numpy as np, torch, smalldiffusion
         from torch.utils.data import DataLoader
@@ -36,7 +38,8 @@ def test_wheel_installs_and_runs_toy_example(root, tmp_path):
         assert 'DatasaurusDozen' in ns and 'samples_heun' in ns and 'training_loop' in ns
         print('ok')
     ''')
-    out = subprocess.run([str(py), '-c', script], check=True, capture_output=True, text=True, cwd=tmp_path).stdout.split()
+    out = subprocess.run([str(py), '-c', script], check=True, capture_output=True, text=True,
+                         cwd=tmp_path).stdout.split()
     assert out[-1] == 'ok'
     assert Path(out[0]).is_relative_to(env_dir), f'imported {out[0]}, not the installed wheel'
 

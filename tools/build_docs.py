@@ -19,23 +19,26 @@ from nbdev.processors import FilterDefaults
 from nbdev.quarto import nbdev_docs
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # build and document the checkout's library, installed or not (spawned workers inherit it)
-from smalldiffusion.checkpoint import atomic_write
+# build and document the checkout's library, installed or not (spawned workers inherit it)
+sys.path.insert(0, str(ROOT))
+from smalldiffusion.fileio import atomic_write
 
 ASSETS = Path(__file__).resolve().parent/'docs_site'
-ASSET_EXTS = {'.png', '.jpg', '.jpeg', '.gif', '.svg', '.webp', '.css', '.js', '.pdf'}  # files of nbs/ the pages may link
+ASSET_EXTS = {'.png', '.jpg', '.jpeg', '.gif', '.svg', '.webp', '.css', '.js', '.pdf'}  # nbs/ files pages may link
 
 
 def find_notebooks(nbs): return sorted(nbglob(nbs, as_path=True))
 
 
 def sidebar(nbs):
-    "nbs/sidebar.yml, Quarto's sidebar kept by hand (custom_sidebar): (its items, names and sections; notebook names in order)."
+    """nbs/sidebar.yml, Quarto's sidebar kept by hand (custom_sidebar): (its items, names and sections; notebook names
+    in order)."""
     path = Path(nbs)/'sidebar.yml'
     items = yaml.safe_load(path.read_text())['website']['sidebar']['contents']
     order = [n for item in items for n in (item['contents'] if isinstance(item, dict) else [item])]
     present = [p.name for p in find_notebooks(nbs)]
-    if missing := [n for n in present if n not in order]: raise ValueError(f'{path} leaves out {missing}: add each where a reader should meet it')
+    if missing := [n for n in present if n not in order]:
+        raise ValueError(f'{path} leaves out {missing}: add each where a reader should meet it')
     if extra := [n for n in order if n not in present]: raise ValueError(f'{path} lists {extra}, which {nbs} lacks')
     return items, order
 
@@ -49,7 +52,8 @@ def process(srcs, dest, n_workers):
 
 
 def attr_links(md, site=True):
-    "show_doc's Pandoc links with attributes, `[source](url){target=\"_blank\" ...}`: HTML on the site, plain in README."
+    """show_doc's Pandoc links with attributes, `[source](url){target="_blank" ...}`: HTML on the site, plain in
+    README."""
     return re.sub(r'\[([^\]]*)\]\(([^)\s]+)\)\{([^}]*)\}', r'<a href="\2" \3>\1</a>' if site else r'[\1](\2)', md)
 
 
@@ -62,9 +66,11 @@ def cell_options(cell):
 
 
 def prepare(path, site=True):
-    "A processed notebook with Quarto's cell options applied, and its frontmatter (which nbdev puts in a first raw cell)."
+    """A processed notebook with Quarto's cell options applied, and its frontmatter (which nbdev puts in a first raw
+    cell)."""
     nb = nbformat.read(path, as_version=4)
-    fm = yaml.safe_load(nb.cells.pop(0).source.strip()[3:-3]) if nb.cells and nb.cells[0].source.startswith('---') else {}
+    has_fm = nb.cells and nb.cells[0].source.startswith('---')
+    fm = yaml.safe_load(nb.cells.pop(0).source.strip()[3:-3]) if has_fm else {}
     cells = []
     for cell in nb.cells:
         if cell.cell_type == 'markdown': cell.source = attr_links(cell.source, site)
@@ -74,9 +80,11 @@ def prepare(path, site=True):
             if opts.get('echo') is False: cell.metadata['transient'] = {'remove_source': True}
             if opts.get('output') is False: cell.outputs = []
             if opts.get('code-fold'):
-                cell.metadata['sd_fold'] = {'open': opts['code-fold'] == 'show', 'summary': str(opts.get('code-summary', 'Code'))}
+                cell.metadata['sd_fold'] = {'open': opts['code-fold'] == 'show',
+                                            'summary': str(opts.get('code-summary', 'Code'))}
             for o in cell.outputs:
-                if 'text/markdown' in o.get('data', {}): o.data['text/markdown'] = attr_links(o.data['text/markdown'], site)
+                if 'text/markdown' in o.get('data', {}):
+                    o.data['text/markdown'] = attr_links(o.data['text/markdown'], site)
         cells.append(cell)
     nb.cells = cells
     nb.metadata.pop('widgets', None)  # the empty widget state nbdev's show_doc run leaves behind
@@ -87,7 +95,8 @@ class MathRenderer(IPythonRenderer):
     "Math marked up as Pandoc does: TeX in class=\"math\" spans, typeset by MathJax when it loads, readable when not."
     def inline_math(self, body): return f'<span class="math inline">\\({self.escape_html(body)}\\)</span>'
     def block_math(self, body): return f'<span class="math display">\\[{self.escape_html(body)}\\]</span>'
-    def latex_environment(self, name, body): return f'<span class="math display">{super().latex_environment(name, body)}</span>'
+    def latex_environment(self, name, body):
+        return f'<span class="math display">{super().latex_environment(name, body)}</span>'
 
 
 def pandoc_id(text):
@@ -107,11 +116,13 @@ def postprocess(page, site_url):
         seen.add(ident); h['id'] = ident
         for a in h.find_all('a', class_='anchor-link'): a['href'] = f'#{ident}'
         if h.name in ('h2', 'h3'):
-            li = soup.new_tag('li', attrs={'class': f'toc-{h.name}'}); li.append(soup.new_tag('a', href=f'#{ident}', string=text))
+            li = soup.new_tag('li', attrs={'class': f'toc-{h.name}'})
+            li.append(soup.new_tag('a', href=f'#{ident}', string=text))
             toc.append(li)
     for a in soup.find_all('a', href=lambda u: u and u.startswith(site_url)):
         a['href'] = a['href'][len(site_url):].lstrip('/') or 'index.html'
-    if toc.contents: soup.find(id='TOC').extend([soup.new_tag('div', attrs={'class': 'toc-title'}, string='On this page'), toc])
+    if toc.contents:
+        soup.find(id='TOC').extend([soup.new_tag('div', attrs={'class': 'toc-title'}, string='On this page'), toc])
     return str(soup)
 
 
@@ -128,14 +139,16 @@ def mathjax_dir():
 
 def build_site(cfg, nbs, proc, out, groups, order):
     "Render the processed notebooks in `proc` into the site folder `out`, swapped in whole."
-    nbconvert.exporters.html.IPythonRenderer = MathRenderer  # the name HTMLExporter.markdown2html builds its renderer from
+    nbconvert.exporters.html.IPythonRenderer = MathRenderer  # HTMLExporter.markdown2html builds its renderer from it
     exporter = HTMLExporter(template_name='lab', extra_template_paths=[str(ASSETS)], template_file='sd_page.html.j2',
                             exclude_input_prompt=True, exclude_output_prompt=True, anchor_link_text='¶')
     pages = {}
     for src in find_notebooks(nbs):
         nb, fm = prepare(proc/src.name)
-        if 'output-file' not in fm: raise SystemExit(f'{src.name} has no title: nbdev names a page from its `# Title` cell')
-        pages[src.name] = dict(nb=nb, file=fm['output-file'], title=str(fm['title']), description=str(fm.get('description') or ''))
+        if 'output-file' not in fm:
+            raise SystemExit(f'{src.name} has no title: nbdev names a page from its `# Title` cell')
+        pages[src.name] = dict(nb=nb, file=fm['output-file'], title=str(fm['title']),
+                               description=str(fm.get('description') or ''))
     mathjax = mathjax_dir()
     site_url, site_title = f'{cfg.doc_host}{cfg.doc_baseurl}'.rstrip('/'), cfg.get('title', cfg.lib_name)
     out = Path(out).resolve(); out.parent.mkdir(parents=True, exist_ok=True)
@@ -158,12 +171,13 @@ def build_site(cfg, nbs, proc, out, groups, order):
             i = order.index(name)
             sd = dict(title=inline_md(p['title']), description=inline_md(p['description']), site_title=site_title,
                       repo_url=cfg.get('git_url', ''), mathjax=bool(mathjax),
-                      sidebar=[dict(section=g['section'], contents=[entry(n) for n in g['contents']]) if isinstance(g, dict)
-                               else entry(g) for g in groups],
+                      sidebar=[dict(section=g['section'], contents=[entry(n) for n in g['contents']])
+                               if isinstance(g, dict) else entry(g) for g in groups],
                       prev=dict(entry(order[i - 1]), active=False) if i else None,
                       next=dict(entry(order[i + 1]), active=False) if i + 1 < len(order) else None)
             p['nb'].metadata['title'] = f"{p['title'].replace('`', '')} – {site_title}"
-            body, _ = exporter.from_notebook_node(p['nb'], resources={'metadata': {'name': p['title'], 'path': str(nbs)}, 'sd': sd})
+            resources = {'metadata': {'name': p['title'], 'path': str(nbs)}, 'sd': sd}
+            body, _ = exporter.from_notebook_node(p['nb'], resources=resources)
             (stage/p['file']).write_text(postprocess(body, site_url), encoding='utf-8')
         old = out.parent/f'.{out.name}-old-{os.getpid()}'
         if out.exists(): os.replace(out, old)
@@ -172,7 +186,8 @@ def build_site(cfg, nbs, proc, out, groups, order):
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    print(f'built {len(pages)} pages into {out} (MathJax {"shipped" if mathjax else "not installed: math shown as TeX"})')
+    math = 'shipped' if mathjax else 'not installed: math shown as TeX'
+    print(f'built {len(pages)} pages into {out} (MathJax {math})')
 
 
 def write_readme(cfg, nb_path, dest):

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = 'smalldiffusion'
 CORE = ['schedule', 'training', 'sampling']
 BUDGET = 160          # the published 0.5 diffusion.py
-CLOSURE_BUDGET = 750  # the core (160) + checks (the validators of every boundary) + checkpoint (resume bookkeeping) + fileio
+CLOSURE_BUDGET = 750  # the core + checks (every boundary's validators) + checkpoint (resume bookkeeping) + fileio
 CELL_BUDGET = 15      # lines in one exported cell, the house style's aim
 
 
