@@ -12,9 +12,9 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
-from smalldiffusion import DiT, CondEmbedderLabel, ScheduleDDPM, make_ema
+from smalldiffusion import DiT, CondEmbedderLabel, ScheduleDDPM, make_ema, training_loop, save_checkpoint
 from smalldiffusion.image import image_dataset
-from image_common import image_args, parse_options, train, sample, finish
+from image_common import image_args, parse_options, checkpoint_paths, resume_hint, sample, finish
 
 def parser():
     p = image_args(__doc__, dataset='fashion_mnist',
@@ -42,12 +42,23 @@ def main(argv=None, **options):
     model = DiT(in_dim=28, channels=1, patch_size=2, depth=args.depth, head_dim=args.head_dim,
                 num_heads=args.num_heads, mlp_ratio=4.0, cond_embed=cond_embed)
     ema = make_ema(model, decay=args.ema_decay).to(a.device)
-    ns = train(args, a, loader, model, schedule, ema, conditional=args.conditional)
+
+    # train, checkpointing to OUT/last.safetensors every --save-every steps and at --max-steps
+    ckpt, resume = checkpoint_paths(args, a)            # resume from OUT/last.safetensors unless --no-resume
+    with resume_hint(ckpt, resume):
+        loop = training_loop(loader, model, schedule, epochs=args.epochs, lr=args.lr, accelerator=a, ema=ema,
+                             conditional=args.conditional, resume_from=resume)
+    for ns in loop:
+        ns.pbar.set_description(f'loss={ns.loss.item():.4f}')
+        if ns.step == args.max_steps: save_checkpoint(ckpt, ns); break  # resumable: state after max_steps steps
+        if ns.step and ns.step % args.save_every == 0: save_checkpoint(ckpt, ns)
+    steps = ns.step if ns.step == args.max_steps else ns.step + 1   # ns is yielded before its step's update
+
     # the EMA weights; conditional: labels 0..9 in every row of the grid
     cond = torch.arange(args.sample_batch_size) % 10 if args.conditional else None
     x0 = sample(args, a, ema, schedule.sample_sigmas(args.sample_steps), gam=1.6, cond=cond,
                 cfg_scale=args.cfg_scale if args.conditional else 0.)
-    finish(args, a, model, ema, ns, x0, nrow=10 if args.conditional else 8)
+    finish(args, a, model, ema, steps, x0, nrow=10 if args.conditional else 8)
 
 if __name__ == '__main__':
     main(sys.argv[1:])

@@ -10,9 +10,9 @@ import sys
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
-from smalldiffusion import Unet, Scaled, ScheduleLogLinear, make_ema
+from smalldiffusion import Unet, Scaled, ScheduleLogLinear, make_ema, training_loop, save_checkpoint
 from smalldiffusion.image import image_dataset
-from image_common import image_args, parse_options, train, sample, finish
+from image_common import image_args, parse_options, checkpoint_paths, resume_hint, sample, finish
 
 def parser():
     p = image_args(__doc__, dataset='fashion_mnist',
@@ -33,9 +33,20 @@ def main(argv=None, **options):
     schedule = ScheduleLogLinear(sigma_min=0.01, sigma_max=20, N=800)
     model = Scaled(Unet)(28, 1, 1, ch=args.ch, ch_mult=(1, 1, 2), attn_resolutions=(14,))
     ema = make_ema(model, decay=args.ema_decay).to(a.device)
-    ns = train(args, a, loader, model, schedule, ema)
+
+    # train, checkpointing to OUT/last.safetensors every --save-every steps and at --max-steps
+    ckpt, resume = checkpoint_paths(args, a)            # resume from OUT/last.safetensors unless --no-resume
+    with resume_hint(ckpt, resume):
+        loop = training_loop(loader, model, schedule, epochs=args.epochs, lr=args.lr, accelerator=a, ema=ema,
+                             resume_from=resume)
+    for ns in loop:
+        ns.pbar.set_description(f'loss={ns.loss.item():.4f}')
+        if ns.step == args.max_steps: save_checkpoint(ckpt, ns); break  # resumable: state after max_steps steps
+        if ns.step and ns.step % args.save_every == 0: save_checkpoint(ckpt, ns)
+    steps = ns.step if ns.step == args.max_steps else ns.step + 1   # ns is yielded before its step's update
+
     x0 = sample(args, a, ema, schedule.sample_sigmas(args.sample_steps), gam=1.6)   # the EMA weights
-    finish(args, a, model, ema, ns, x0)
+    finish(args, a, model, ema, steps, x0)
 
 if __name__ == '__main__':
     main(sys.argv[1:])

@@ -1,9 +1,10 @@
-"""What the image examples share: their command-line options, training with resumable checkpoints, EMA sampling
-with a progress bar, and the outputs (final checkpoint, sample grid, digits Fréchet distance)."""
-import argparse, json
+"""What the image examples share besides their training loop (each example shows its own): the command-line options,
+where the run checkpoints and whether it resumes, EMA sampling with a progress bar, and the outputs (final checkpoint,
+sample grid, digits Fréchet distance)."""
+import argparse, contextlib, json
 from pathlib import Path
 from tqdm import tqdm
-from smalldiffusion import samples, training_loop, save_checkpoint
+from smalldiffusion import samples, save_checkpoint
 from smalldiffusion.image import save_grid, DigitsFD
 from smalldiffusion.fileio import atomic_write
 
@@ -30,23 +31,21 @@ def image_args(doc, *, dataset, dataset_help, epochs, batch_size, lr, ema_decay,
     p.add_argument('--seed', type=int, default=0)
     return p
 
-def train(args, accelerator, loader, model, schedule, ema, conditional=False):
-    "Train, checkpointing to OUT/last.safetensors every --save-every steps and at --max-steps; the last namespace."
+def checkpoint_paths(args, accelerator) -> tuple:
+    """OUT/last.safetensors, where the training loop checkpoints, and the checkpoint to resume from: that file when
+    --resume (the default) and it exists, else None. Says which."""
     ckpt = Path(args.out) / 'last.safetensors'
     resume = ckpt if args.resume and ckpt.exists() else None
     announce(accelerator, ckpt, resume)
-    try:
-        loop = training_loop(loader, model, schedule, epochs=args.epochs, lr=args.lr, accelerator=accelerator, ema=ema,
-                             conditional=conditional, resume_from=resume)
+    return ckpt, resume
+
+@contextlib.contextmanager
+def resume_hint(ckpt: Path, resume):
+    "Around `training_loop(..., resume_from=resume)`: a checkpoint that does not fit the model says what to do."
+    try: yield
     except ValueError as e:   # e.g. the model options changed since the checkpoint was written
         if resume is None or str(ckpt) not in str(e): raise
         raise ValueError(f'{e} (here: rerun with the options that wrote it, --no-resume, or another --out)') from e
-    for ns in loop:
-        ns.pbar.set_description(f'loss={ns.loss.item():.4f}')
-        if ns.step == args.max_steps: save_checkpoint(ckpt, ns); break  # resumable: state after max_steps steps
-        if ns.step and ns.step % args.save_every == 0: save_checkpoint(ckpt, ns)
-    ns.steps_done = ns.step if ns.step == args.max_steps else ns.step + 1  # ns is yielded before its step's update
-    return ns
 
 def announce(accelerator, ckpt: Path, resume):
     "Say whether this run continues from `ckpt` or starts over (and would overwrite it)."
@@ -63,12 +62,11 @@ def sample(args, accelerator, ema, sigmas, **kwargs):
                   total=len(sigmas) - 1, desc='sampling')
     return x0
 
-def finish(args, accelerator, model, ema, ns, x0, nrow=8):
-    "Write OUT/final.safetensors (model + EMA), OUT/samples.png and, with --fd on digits, OUT/metrics.json."
+def finish(args, accelerator, model, ema, steps: int, x0, nrow=8):
+    "Write OUT/final.safetensors (model + EMA, `steps` trained), OUT/samples.png and (--fd, digits) OUT/metrics.json."
     if not accelerator.is_main_process: return
     out = Path(args.out)
-    save_checkpoint(out / 'final.safetensors', model=accelerator.unwrap_model(model), ema=ema,
-                    extra=dict(steps=ns.steps_done))
+    save_checkpoint(out / 'final.safetensors', model=accelerator.unwrap_model(model), ema=ema, extra=dict(steps=steps))
     print('samples:', save_grid(x0, out / 'samples.png', nrow=nrow))
     if args.fd and args.dataset == 'digits':
         fd = DigitsFD()

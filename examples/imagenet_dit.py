@@ -21,11 +21,11 @@ from torch.utils.data import DataLoader, Dataset
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from smalldiffusion import (DiT, PredFlow, CondEmbedderLabel, TimestepEmbedder, ScheduleFlow, ScheduleLogNormalFlow,
-                            make_ema, save_checkpoint)
+                            make_ema, save_checkpoint, training_loop)
 from smalldiffusion.image import save_grid
 from smalldiffusion.fileio import atomic_write
 sys.path.insert(0, str(Path(__file__).parent))
-from image_common import train, sample
+from image_common import checkpoint_paths, resume_hint, sample
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -114,13 +114,23 @@ def main(argv=None):
     model = build_model(args)
     if a.is_main_process: print(f'DiT parameters: {sum(p.numel() for p in model.parameters()):,}')
     ema = make_ema(model, decay=args.ema_decay).to(a.device)
-    ns = train(args, a, loader, model, ScheduleLogNormalFlow(), ema, conditional=True)
+
+    # train, checkpointing to OUT/last.safetensors every --save-every steps and at --max-steps
+    ckpt, resume = checkpoint_paths(args, a)            # resume from OUT/last.safetensors with --resume
+    with resume_hint(ckpt, resume):
+        loop = training_loop(loader, model, ScheduleLogNormalFlow(), epochs=args.epochs, lr=args.lr, accelerator=a,
+                             ema=ema, conditional=True, resume_from=resume)
+    for ns in loop:
+        ns.pbar.set_description(f'loss={ns.loss.item():.4f}')
+        if ns.step == args.max_steps: save_checkpoint(ckpt, ns); break  # resumable: state after max_steps steps
+        if ns.step and ns.step % args.save_every == 0: save_checkpoint(ckpt, ns)
+    steps = ns.step if ns.step == args.max_steps else ns.step + 1   # ns is yielded before its step's update
+
     labels = torch.arange(args.sample_batch_size) % args.num_classes
     x0 = sample(args, a, ema, sampling_schedule(args).sample_sigmas(args.sample_steps), gam=args.gam,
                 cfg_scale=args.cfg_scale, cond=labels)
     if a.is_main_process:
-        save_checkpoint(out / 'final.safetensors', model=a.unwrap_model(model), ema=ema,
-                        extra=dict(steps=ns.steps_done))
+        save_checkpoint(out / 'final.safetensors', model=a.unwrap_model(model), ema=ema, extra=dict(steps=steps))
         print('samples:', save_grid(decode(vae, x0), out / 'samples.png', nrow=min(8, args.sample_batch_size)))
 
 if __name__ == '__main__':
