@@ -8,7 +8,8 @@ __all__ = ['check_int', 'check_range', 'check_unit', 'check_float_data', 'check_
            'check_lr', 'check_decay', 'NonFiniteLossError', 'check_loss', 'check_sigmas', 'is_inversion',
            'check_sampling', 'check_gam_mu', 'check_invertible', 'check_flow_model', 'check_positive',
            'check_nonnegative', 'check_positive_levels', 'check_trig_pc', 'check_adams', 'check_weights',
-           'check_eps_model', 'check_sigma_values', 'check_sigma_batch', 'check_flow_t', 'check_labels', 'check_dtype']
+           'check_eps_model', 'check_sigma_values', 'check_sigma_batch', 'check_flow_t', 'check_labels', 'check_dtype',
+           'check_weighting']
 
 # %% ../nbs/07_checks.ipynb #88ab7722
 import math, numbers
@@ -349,3 +350,10 @@ def check_dtype(model: nn.Module, x: Tensor, name: str='x', weight: Tensor=None)
         raise TypeError(f'{name} is {x.dtype} but {type(model).__name__} has {p.dtype} parameters: '
                         f'give {name} and sigma in {p.dtype}, convert the model with model.to({x.dtype}), '
                         'or run under torch.autocast')
+
+# %% ../nbs/07_checks.ipynb #a7e1b0c2
+def check_weighting(weighting):
+    "`weighting` if it is None or callable (σ -> weight per example), else a TypeError naming it."
+    if weighting is not None and not callable(weighting):
+        raise TypeError(f'weighting must be a function of sigma, e.g. MinSNR(5.), or None, got {weighting!r}')
+    return weighting

@@ -32,6 +32,10 @@ class ModelMixin:
         "Mean squared error between the true noise and the prediction at x0 + sigma * eps."
         return loss()(eps, self(x0 + sigma * eps, sigma, cond=cond))
 
+    def loss_weight(self, weighting, sigma: Tensor) -> Tensor:
+        "The weight on this loss that puts `weighting(σ)` on ‖x̂0 - x0‖²: σ², as ε̂ - ε = (x0 - x̂0) / σ."
+        return weighting(sigma) * sigma**2
+
     def predict_eps(self, x: Tensor, sigma: Tensor, cond=None) -> Tensor:
         "The noise ε in x = x0 + σε (override when the network predicts something else)."
         return self(x, sigma, cond=cond)
@@ -128,7 +132,9 @@ def PredX0(cls: type) -> type:
         return loss()(x0, self(x0 + sigma * eps, sigma, cond=cond))
     def predict_eps(self, x, sigma, cond=None):
         return eps_from_x0(self(x, sigma, cond=cond), x, sigma)
-    return type(cls.__name__ + 'PredX0', (cls,), dict(get_loss=get_loss, predict_eps=predict_eps))
+    def loss_weight(self, weighting, sigma): return weighting(sigma)   # the target is x0
+    return type(cls.__name__ + 'PredX0', (cls,), dict(get_loss=get_loss, predict_eps=predict_eps,
+                                                      loss_weight=loss_weight))
 
 # %% ../nbs/00b_model.ipynb #72a50490
 def eps_from_v(v: Tensor, x: Tensor, sigma: Tensor) -> Tensor:
@@ -143,7 +149,10 @@ def PredV(cls: type) -> type:
         return loss()(a.sqrt() * eps - (1 - a).sqrt() * x0, self(x0 + sigma * eps, sigma, cond=cond))
     def predict_eps(self, x, sigma, cond=None):
         return eps_from_v(self(x, sigma, cond=cond), x, sigma)
-    return type(cls.__name__ + 'PredV', (cls,), dict(get_loss=get_loss, predict_eps=predict_eps))
+    def loss_weight(self, weighting, sigma):   # v̂ - v = (ε̂ - ε) / sqrt(ᾱ)
+        return weighting(sigma) * sigma**2 * alpha_bar(sigma)
+    return type(cls.__name__ + 'PredV', (cls,), dict(get_loss=get_loss, predict_eps=predict_eps,
+                                                     loss_weight=loss_weight))
 
 def PredFlow(cls: type) -> type:
     "Subclass of `cls` trained on the flow velocity eps - x0 at x_t = (1-t) x0 + t eps; `is_flow` tells samplers."
@@ -154,7 +163,10 @@ def PredFlow(cls: type) -> type:
         check_flow_t(sigma)
         dtype = next(self.parameters()).dtype
         return self(x.to(dtype), sigma.to(dtype), cond=cond).to(x.dtype)
-    return type(cls.__name__ + 'PredFlow', (cls,), dict(get_loss=get_loss, predict_eps=predict_eps, is_flow=True))
+    def loss_weight(self, weighting, sigma):   # at the σ = t / (1-t) of x_t / (1-t); û - u = (x0 - x̂0) / t
+        return weighting(sigma / (1 - sigma)) * sigma**2
+    return type(cls.__name__ + 'PredFlow', (cls,), dict(get_loss=get_loss, predict_eps=predict_eps, is_flow=True,
+                                                        loss_weight=loss_weight))
 
 # %% ../nbs/00b_model.ipynb #260d1237
 class CondSequential(nn.Sequential):
