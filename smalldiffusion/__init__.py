@@ -14,6 +14,7 @@ from .model import (ModelMixin, Scaled, PredX0, PredV, PredFlow, TimeInputMLP, I
                                   get_sigma_embeds, SigmaEmbedderSinCos, CondEmbedderLabel, ConditionalMLP,
                                   TimestepEmbedder)
 from .training import generate_train_sample, training_loop, make_ema
+from .weighting import snr, MinSNR, EDMWeighting, Weighted
 from .checkpoint import save_checkpoint, load_checkpoint
 from .checks import NonFiniteLossError
 from .sampling import samples
