@@ -134,7 +134,8 @@ def _apg_x0(self: APG, x0_c: Tensor, x0_u: Tensor) -> Tensor:
         self.average = diff if self.average is None else diff + self.momentum * self.average
         diff = self.average
     dims = list(range(1, diff.ndim))
-    if self.norm_threshold > 0: diff = diff * (self.norm_threshold / diff.norm(dim=dims, keepdim=True)).clamp(max=1)
+    if self.norm_threshold > 0:
+        diff = diff * (self.norm_threshold / torch.linalg.vector_norm(diff, dim=dims, keepdim=True)).clamp(max=1)
     unit = F.normalize(x0_c.flatten(1), dim=1).view_as(x0_c)
     par = (diff * unit).sum(dims, keepdim=True) * unit
     return x0_c + self.scale * (diff - par + self.eta * par)
