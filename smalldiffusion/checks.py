@@ -9,8 +9,7 @@ __all__ = ['check_int', 'check_range', 'check_unit', 'check_float_data', 'check_
            'check_sampling', 'check_gam_mu', 'check_invertible', 'check_flow_model', 'check_positive',
            'check_nonnegative', 'check_positive_levels', 'check_trig_pc', 'check_adams', 'check_weights',
            'check_eps_model', 'check_sigma_values', 'check_sigma_batch', 'check_flow_t', 'check_labels', 'check_dtype',
-           'check_cfg_scale', 'check_sigma_interval', 'check_apg', 'check_phi', 'check_weak_model',
-           'check_guidance_grid']
+           'check_cfg_scale', 'check_between', 'check_sigma_interval', 'check_weak_model', 'check_guidance_grid']
 
 # %% ../nbs/07_checks.ipynb #88ab7722
 import math, numbers
@@ -361,42 +360,31 @@ def check_cfg_scale(cfg_scale, name: str='cfg_scale'):
                         f'(smalldiffusion.guidance), got {type(cfg_scale).__name__}') from None
     if not math.isfinite(w): raise ValueError(f'{name} must be a finite number (0 for no guidance), got {cfg_scale}')
     return cfg_scale
-
-def check_sigma_interval(sigma_lo, sigma_hi) -> tuple:
-    "(σ_lo, σ_hi) as floats with 0 <= σ_lo <= σ_hi (σ_hi may be inf; equal bounds: an empty interval)."
-    lo, hi = float(sigma_lo), float(sigma_hi)
-    if not (0 <= lo <= hi and math.isfinite(lo)):
-        raise ValueError(f'sigma_lo and sigma_hi must satisfy 0 <= sigma_lo <= sigma_hi (sigma_lo finite), '
-                         f'got sigma_lo={sigma_lo}, sigma_hi={sigma_hi}')
-    return lo, hi
+def check_between(name: str, value, lo: float, hi: float, open_ends: bool=False, why: str='') -> float:
+    "`value` as a float in [lo, hi] (in (lo, hi) when `open_ends`; NaN is not), else a ValueError naming `name`."
+    if not (lo < value < hi if open_ends else lo <= value <= hi):
+        raise ValueError(f'{name} must lie in {"(["[not open_ends]}{lo}, {hi}{")]"[not open_ends]}{_because(why)}, '
+                         f'got {value!r}')
+    return float(value)
 
 # %% ../nbs/07_checks.ipynb #a9d0c003
-def check_apg(eta, momentum, norm_threshold) -> tuple:
-    "APG's η in [0, 1], momentum in (-1, 1) and norm threshold >= 0 (0 = none), as floats."
-    if not 0 <= eta <= 1: raise ValueError(f'eta must lie in [0, 1] (1 keeps the parallel part), got {eta!r}')
-    if not -1 < momentum < 1: raise ValueError(f'momentum must lie in (-1, 1) (0 = none), got {momentum!r}')
-    check_nonnegative('norm_threshold', norm_threshold, '0 = no threshold')
-    if not math.isfinite(norm_threshold): raise ValueError(f'norm_threshold must be finite, got {norm_threshold!r}')
-    return float(eta), float(momentum), float(norm_threshold)
-
-def check_phi(phi) -> float:
-    "The guidance-rescale weight φ in [0, 1] (0 = plain CFG)."
-    if not 0 <= phi <= 1: raise ValueError(f'phi must lie in [0, 1] (0 = plain CFG, 1 = fully rescaled), got {phi!r}')
-    return float(phi)
+def check_sigma_interval(sigma_lo, sigma_hi) -> tuple:
+    "(σ_lo, σ_hi) as floats with 0 <= σ_lo <= σ_hi, σ_lo finite (σ_hi may be inf; equal bounds: an empty interval)."
+    if not 0 <= sigma_lo <= sigma_hi or not math.isfinite(sigma_lo):
+        raise ValueError(f'sigma_lo and sigma_hi must satisfy 0 <= sigma_lo <= sigma_hi (sigma_lo finite), '
+                         f'got sigma_lo={sigma_lo}, sigma_hi={sigma_hi}')
+    return float(sigma_lo), float(sigma_hi)
 
 # %% ../nbs/07_checks.ipynb #a9d0c004
 def check_weak_model(weak_model) -> nn.Module:
     "A TypeError unless the weak model of autoguidance predicts ε like a ModelMixin (`predict_eps_cfg`)."
     if not callable(getattr(weak_model, 'predict_eps_cfg', None)):
-        raise TypeError(f'weak_model must be a model with predict_eps_cfg (a ModelMixin), '
-                        f'got {type(weak_model).__name__}')
+        raise TypeError(f'weak_model must have predict_eps_cfg (a ModelMixin), got {type(weak_model).__name__}')
     return weak_model
-
 def check_guidance_grid(sigmas) -> Tensor:
     "CFG++'s sampling grid as float64: 1-D, >= 2 levels, strictly decreasing, >= 0 (the first may be inf)."
     s = torch.as_tensor(sigmas, dtype=torch.float64).detach().cpu()
-    bad = s.ndim != 1 or len(s) < 2 or s.isnan().any() or s[1:].isinf().any()
-    if bad or (s[1:] >= s[:-1]).any() or s[-1] < 0:
+    if s.ndim != 1 or len(s) < 2 or s.isnan().any() or s[1:].isinf().any() or (s[1:] >= s[:-1]).any() or s[-1] < 0:
         raise ValueError("sigmas must be the sampler's grid: 1-D, at least 2 levels, strictly decreasing and >= 0 "
                          f'(only the first may be inf), got {s.tolist()}')
     return s

@@ -16,8 +16,8 @@ from fastcore.basics import basic_repr
 from .model import ModelMixin, guide
 from .mixture import GaussianMixture, GaussianMixtureDenoiser, GaussianMixtureFlow
 from .flow import FlowAsEps
-from .checks import (check_cfg_scale, check_sigma_interval, check_apg, check_phi, check_weak_model,
-                                   check_guidance_grid)
+from .checks import (check_cfg_scale, check_sigma_interval, check_between, check_nonnegative,
+                                   check_weak_model, check_guidance_grid)
 
 # %% ../nbs/06a_guidance.ipynb #g0000007
 def _batch_view(t: Tensor, like: Tensor) -> Tensor:
@@ -118,7 +118,9 @@ class APG(Guidance):
                  momentum: float=0.,                  # β of the running sum Δ + β Δ_prev (0 = none)
                  norm_threshold: float=0.):           # cap on ‖Δ‖ per sample (0 = none)
         self.scale = check_cfg_scale(scale, 'scale')
-        self.eta, self.momentum, self.norm_threshold = check_apg(eta, momentum, norm_threshold)
+        self.eta = check_between('eta', eta, 0, 1, why='the fraction of the parallel part kept')
+        self.momentum = check_between('momentum', momentum, -1, 1, open_ends=True, why='0 = none')
+        self.norm_threshold = float(check_nonnegative('norm_threshold', norm_threshold, '0 = none'))
         self.reset()
     def reset(self):
         "Forget the running average of the updates: a new run starts."
@@ -160,7 +162,8 @@ APG.__call__, APG.x0_at_infinity = _apg_call, _apg_x0_at_infinity
 class GuidanceRescale(Guidance):
     "CFG rescaled towards the std of ε̂_c by φ (Lin et al. 2024, sec. 3.4), as diffusers' rescale_noise_cfg."
     def __init__(self, scale: float, phi: float=0.7): # φ: 0 = CFG, 1 = fully rescaled
-        self.scale, self.phi = check_cfg_scale(scale, 'scale'), check_phi(phi)
+        self.scale = check_cfg_scale(scale, 'scale')
+        self.phi = check_between('phi', phi, 0, 1, why='0 = CFG, 1 = fully rescaled')
     def __call__(self, eps_c: Tensor, eps_u: Tensor, sigma, x) -> Tensor:
         cfg = guide(eps_c, eps_u, self.scale)
         dims = list(range(1, cfg.ndim))
