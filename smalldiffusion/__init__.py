@@ -24,6 +24,7 @@ from .calibration import sigmas_calibrated, samples_calibrated, calibrate_weight
 from .mixture import GaussianMixture, GaussianMixtureDenoiser, GaussianMixtureFlow, gaussian_flow, solve_pf_ode
 from .flow import FlowAsEps, flow_compatible
 from .conditional import class_distance
+from .guidance import CFG, GuidanceInterval, CFGpp, APG, GuidanceRescale, AutoGuidance
 from .model_unet import Unet
 from .model_dit import DiT
 from .image import Digits, DigitsFD, frechet_distance, sample_grid, save_grid, image_dataset

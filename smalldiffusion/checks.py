@@ -9,7 +9,8 @@ __all__ = ['check_int', 'check_range', 'check_unit', 'check_float_data', 'check_
            'check_sampling', 'check_gam_mu', 'check_invertible', 'check_flow_model', 'check_positive',
            'check_nonnegative', 'check_positive_levels', 'check_trig_pc', 'check_adams', 'check_weights',
            'check_eps_model', 'check_sigma_values', 'check_sigma_batch', 'check_flow_t', 'check_labels', 'check_dtype',
-           'check_weighting']
+           'check_weighting', 'check_cfg_scale', 'check_between', 'check_sigma_interval', 'check_weak_model',
+           'check_guidance_grid']
 
 # %% ../nbs/07_checks.ipynb #88ab7722
 import math, numbers
@@ -357,3 +358,41 @@ def check_weighting(weighting):
     if weighting is not None and not callable(weighting):
         raise TypeError(f'weighting must be a function of sigma, e.g. MinSNR(5.), or None, got {weighting!r}')
     return weighting
+
+# %% ../nbs/07_checks.ipynb #a9d0c002
+def check_cfg_scale(cfg_scale, name: str='cfg_scale'):
+    "`cfg_scale` as given once it is a finite number (a guidance object is not checked here)."
+    try: w = float(cfg_scale)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f'{name} must be a number (0 for no guidance) or a guidance object with a `guide` method '
+                        f'(smalldiffusion.guidance), got {type(cfg_scale).__name__}') from None
+    if not math.isfinite(w): raise ValueError(f'{name} must be a finite number (0 for no guidance), got {cfg_scale}')
+    return cfg_scale
+def check_between(name: str, value, lo: float, hi: float, open_ends: bool=False, why: str='') -> float:
+    "`value` as a float in [lo, hi] (in (lo, hi) when `open_ends`; NaN is not), else a ValueError naming `name`."
+    if not (lo < value < hi if open_ends else lo <= value <= hi):
+        raise ValueError(f'{name} must lie in {"(["[not open_ends]}{lo}, {hi}{")]"[not open_ends]}{_because(why)}, '
+                         f'got {value!r}')
+    return float(value)
+
+# %% ../nbs/07_checks.ipynb #a9d0c003
+def check_sigma_interval(sigma_lo, sigma_hi) -> tuple:
+    "(σ_lo, σ_hi) as floats with 0 <= σ_lo <= σ_hi, σ_lo finite (σ_hi may be inf; equal bounds: an empty interval)."
+    if not 0 <= sigma_lo <= sigma_hi or not math.isfinite(sigma_lo):
+        raise ValueError(f'sigma_lo and sigma_hi must satisfy 0 <= sigma_lo <= sigma_hi (sigma_lo finite), '
+                         f'got sigma_lo={sigma_lo}, sigma_hi={sigma_hi}')
+    return float(sigma_lo), float(sigma_hi)
+
+# %% ../nbs/07_checks.ipynb #a9d0c004
+def check_weak_model(weak_model) -> nn.Module:
+    "A TypeError unless the weak model of autoguidance predicts ε like a ModelMixin (`predict_eps_cfg`)."
+    if not callable(getattr(weak_model, 'predict_eps_cfg', None)):
+        raise TypeError(f'weak_model must have predict_eps_cfg (a ModelMixin), got {type(weak_model).__name__}')
+    return weak_model
+def check_guidance_grid(sigmas) -> Tensor:
+    "CFG++'s sampling grid as float64: 1-D, >= 2 levels, strictly decreasing, >= 0 (the first may be inf)."
+    s = torch.as_tensor(sigmas, dtype=torch.float64).detach().cpu()
+    if s.ndim != 1 or len(s) < 2 or s.isnan().any() or s[1:].isinf().any() or (s[1:] >= s[:-1]).any() or s[-1] < 0:
+        raise ValueError("sigmas must be the sampler's grid: 1-D, at least 2 levels, strictly decreasing and >= 0 "
+                         f'(only the first may be inf), got {s.tolist()}')
+    return s

@@ -10,7 +10,7 @@ import functools, inspect
 import torch
 from torch import nn
 from fastcore.basics import patch
-from .model import ModelMixin
+from .model import ModelMixin, guided_eps
 from .sampling import prepare_sampling
 
 # %% ../nbs/05_flow.ipynb #354da126
@@ -20,12 +20,20 @@ class FlowAsEps(nn.Module):
         super().__init__()
         self.flow, self.input_dims, self.rand_input = flow, flow.input_dims, flow.rand_input
     def predict_eps_cfg(self, x, sigma, cond, cfg_scale):
+        if hasattr(cfg_scale, 'guide'): return guided_eps(self, x, sigma, cond, cfg_scale)   # guided on ε, in σ
         s = sigma.reshape(-1, *[1] * (x.ndim - 1)) if sigma.ndim else sigma  # () or (B, 1, ..., 1)
         xt = x / (1 + s)                                                     # 1 - t == 1/(1 + σ)
         v = self.flow.predict_eps_cfg(xt, sigma / (1 + sigma), cond, cfg_scale)  # guidance is linear: same in v or ε
         return xt + v / (1 + s)                                              # ε = x_t + (1 - t) v
     def predict_eps(self, x, sigma, cond=None): return self.predict_eps_cfg(x, sigma, cond, 0.)
 
+# %% ../nbs/05_flow.ipynb #f1a0e001
+@patch
+def predict_eps_pair(self: FlowAsEps, x, sigma, cond) -> tuple:
+    "(ε̂_c, ε̂_u) at σ from the flow model's pair of velocities at t = σ/(1 + σ): what guidance objects see."
+    s = sigma.reshape(-1, *[1] * (x.ndim - 1)) if sigma.ndim else sigma  # () or (B, 1, ..., 1)
+    xt = x / (1 + s)
+    return tuple(xt + v / (1 + s) for v in self.flow.predict_eps_pair(xt, sigma / (1 + sigma), cond))
 
 # %% ../nbs/05_flow.ipynb #6d3fc96d
 def flow_compatible(sampler=None, *, start_order: int=1): # order of the closed-form step from t = 1 (1 or 2)
@@ -60,13 +68,23 @@ def flow_sampler(self: ModelMixin, sampler):
 @torch.no_grad()
 def _step_from_one(model, x1, t1, cond, cfg_scale, order):
     "x_{t_1} from x_1: DDIM's (and DPM-Solver++'s) limit x0_hat + σ_1 ε_hat, ε_hat = x_1; order 2: trapezoid in 1/σ."
-    v = lambda x, t: model.predict_eps_cfg(x, x.new_tensor(t), cond, cfg_scale)
+    v = _velocity(model, cond, cfg_scale)
     v1 = v(x1, 1.)
     x = x1 - (1 - t1) * v1                                    # x0_hat = x_1 - v, then (1 - t_1)(x0_hat + σ_1 x_1)
     if order == 1 or t1 == 0: return x
     # D at σ = ∞ and at σ_1, averaged (exact for D linear in 1/σ)
     x0_mean = (x1 - v1 + x - t1 * v(x, t1)) / 2
     return t1 * x1 + (1 - t1) * x0_mean
+
+def _velocity(model, cond, cfg_scale):
+    "v̂(x_t, t): a number guides the flow model's own pair; a guidance object ε in σ, and x̂0 at t = 1 (σ = ∞)."
+    if not hasattr(cfg_scale, 'guide'): return lambda x, t: model.predict_eps_cfg(x, x.new_tensor(t), cond, cfg_scale)
+    def v(x, t):
+        if t == 1:                                                  # σ = ∞: ε̂_c = ε̂_u = x_1, guide x̂0 = x_1 - v̂
+            return x - cfg_scale.x0_at_infinity(*(x - u for u in cfg_scale.pair(model, x, x.new_tensor(t), cond)))
+        eps = FlowAsEps(model).predict_eps_cfg(x / (1 - t), x.new_tensor(t / (1 - t)), cond, cfg_scale)
+        return (eps - x) / (1 - t)                                  # v = ε - x0, x0 = (x_t - t ε)/(1 - t)
+    return v
 
 def _flow_steps(sampler, kw, model, xt, ts, start_order):
     if ts[0] == 1:
@@ -76,4 +94,3 @@ def _flow_steps(sampler, kw, model, xt, ts, start_order):
         if len(ts) < 3: return
         kw['xt'] = xt / (1 - ts[1].item())
     for sig, x in zip(kw['sigmas'][1:].tolist(), sampler(**kw)): yield x / (1 + sig)   # x_t = x_σ/(1 + σ)
-

@@ -10,7 +10,7 @@ __all__ = ['PREDICTION_TO_EPS', 'to_diffusers_latents', 'from_diffusers_latents'
 import torch
 from torch import nn, Tensor
 from fastcore.basics import patch
-from .model import ModelMixin, alpha_bar, eps_from_v, eps_from_x0, guide
+from .model import ModelMixin, alpha_bar, eps_from_v, eps_from_x0, guide, guided_eps
 from .schedule import Schedule
 
 # %% ../nbs/04_diffusers.ipynb #ee1951f5
@@ -177,17 +177,20 @@ def forward(self: ModelLatentDiffusion, x: Tensor, sigma: Tensor, cond: Tensor =
 
 # %% ../nbs/04_diffusers.ipynb #f16c4d93
 @patch
-def predict_eps_cfg(self: ModelLatentDiffusion, x: Tensor, sigma: Tensor, cond: Tensor, cfg_scale: float) -> Tensor:
-    "ε for embeddings `cond`, guided (cfg_scale: 0 = off) away from the negative prompt, or the empty prompt."
-    if cfg_scale == 0: return self.predict_eps(x, sigma, cond=cond)
+def predict_eps_pair(self: ModelLatentDiffusion, x: Tensor, sigma: Tensor, cond: Tensor) -> tuple:
+    "(ε̂_c, ε̂_u) for embeddings `cond` and the negative prompt, or the empty prompt, from one batched call."
     if cond is None:
-        raise ValueError(f'cfg_scale={cfg_scale} needs cond (from encode_text); the prompts of set_text_condition '
+        raise ValueError('guidance needs cond (from encode_text); the prompts of set_text_condition '
                          'are guided by its text_guidance_scale: pass cfg_scale=0')
     u = self.negative_condition if self.negative_condition is not None else self.encode_text('')
     u = _per_example(u, x.shape[0], 'the negative condition')
     c = _per_example(cond, x.shape[0], 'cond')
-    eps_c, eps_u = self(torch.cat([x, x]), _twice(sigma), torch.cat([c, u])).chunk(2)
-    return guide(eps_c, eps_u, cfg_scale)
+    return self(torch.cat([x, x]), _twice(sigma), torch.cat([c, u])).chunk(2)
+
+@patch
+def predict_eps_cfg(self: ModelLatentDiffusion, x: Tensor, sigma: Tensor, cond: Tensor, cfg_scale) -> Tensor:
+    "ε for embeddings `cond`, guided by cfg_scale (a number w, 0 = off, or a guidance object: `guided_eps`)."
+    return guided_eps(self, x, sigma, cond, cfg_scale)
 
 # %% ../nbs/04_diffusers.ipynb #a7908844
 @patch

@@ -5,7 +5,8 @@ Two numbers, each with its budget (tests/test_core_size.py holds both):
   comments, docstrings, imports, docments and blank lines; only nbdev's banner, its cell markers and `__all__` are
   left out. Budget: 160 lines, the size of the published smalldiffusion 0.5's one-file core (diffusion.py).
 - their import closure: every module of the package that the core imports, directly or through another, counted
-  the same way. Budget: CLOSURE_BUDGET, stated below, with what it holds.
+  the same way. Budget: CLOSURE_BUDGET, stated below, with what it holds. checks.py holds the validators of
+  every public function (one way to check), so it grows with the library; the budget is raised only with a reason.
 
 `python tools/core_size.py` prints both, the closure module by module, and the longest exported cells."""
 import ast, json, re, sys
@@ -15,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = 'smalldiffusion'
 CORE = ['schedule', 'training', 'sampling']
 BUDGET = 160          # the published 0.5 diffusion.py
-CLOSURE_BUDGET = 750  # the core + checks (every boundary's validators) + checkpoint (resume bookkeeping) + fileio
+CLOSURE_BUDGET = 820  # the core + checks (every public boundary's validators) + checkpoint (resume) + fileio
 CELL_BUDGET = 15      # lines in one exported cell, the house style's aim
 
 
