@@ -371,8 +371,8 @@ def check_likelihood_range(schedule, flow: bool) -> tuple:
         raise ValueError(f'schedule must have 0 < sigma_min < sigma_max < inf, got {lo:.4g} and {hi:.4g}: the solve '
                          'runs on a grid geometric in σ, from the data at sigma_min')
     if flow and hi != 1:
-        raise ValueError(f'a flow model needs a schedule up to t = 1, where the prior N(0, I) is exact, got t_max={hi:.4g}:'
-                         ' e.g. ScheduleFlow(t_min=1e-3)')
+        raise ValueError(f'a flow model needs a schedule up to t = 1, where the prior N(0, I) is exact, '
+                         f'got t_max={hi:.4g}: e.g. ScheduleFlow(t_min=1e-3)')
     return lo, hi
 
 # %% ../nbs/07_checks.ipynb #11c0a004
