@@ -23,6 +23,7 @@ from .adams import samples_trig_pc, samples_eps_adams, samples_x0_adams
 from .calibration import sigmas_calibrated, samples_calibrated, calibrate_weights
 from .mixture import GaussianMixture, GaussianMixtureDenoiser, GaussianMixtureFlow, gaussian_flow, solve_pf_ode
 from .flow import FlowAsEps, flow_compatible
+from .likelihood import log_likelihood, Likelihood, dequantize
 from .conditional import class_distance
 from .guidance import CFG, GuidanceInterval, CFGpp, APG, GuidanceRescale, AutoGuidance
 from .model_unet import Unet

@@ -10,7 +10,7 @@ __all__ = ['check_int', 'check_range', 'check_unit', 'check_float_data', 'check_
            'check_nonnegative', 'check_positive_levels', 'check_trig_pc', 'check_adams', 'check_weights',
            'check_eps_model', 'check_sigma_values', 'check_sigma_batch', 'check_flow_t', 'check_labels', 'check_dtype',
            'check_weighting', 'check_cfg_scale', 'check_between', 'check_sigma_interval', 'check_weak_model',
-           'check_guidance_grid']
+           'check_guidance_grid', 'check_divergence', 'check_likelihood_range', 'check_likelihood']
 
 # %% ../nbs/07_checks.ipynb #88ab7722
 import math, numbers
@@ -396,3 +396,40 @@ def check_guidance_grid(sigmas) -> Tensor:
         raise ValueError("sigmas must be the sampler's grid: 1-D, at least 2 levels, strictly decreasing and >= 0 "
                          f'(only the first may be inf), got {s.tolist()}')
     return s
+
+# %% ../nbs/07_checks.ipynb #11c0a002
+def check_divergence(divergence, probes, noise) -> int:
+    "`probes` as an int >= 1, once `divergence` is 'exact' or 'hutchinson' and `noise` 'rademacher' or 'gaussian'."
+    if divergence not in ('exact', 'hutchinson'):
+        raise ValueError(f"divergence must be 'exact' (autograd over every dimension) or 'hutchinson' "
+                         f"(random probes), got {divergence!r}")
+    if noise not in ('rademacher', 'gaussian'):
+        raise ValueError(f"noise must be 'rademacher' or 'gaussian' (Hutchinson's probes), got {noise!r}")
+    return check_int('probes', probes)
+
+# %% ../nbs/07_checks.ipynb #11c0a003
+def check_likelihood_range(schedule, flow: bool) -> tuple:
+    "(s_min, s_max) of `schedule` for `log_likelihood`: 0 < σ_min < σ_max, or t_min in (0, 1) and t_max = 1 for a flow."
+    if not hasattr(schedule, 'sigma_min') or not hasattr(schedule, 'sigma_max'):
+        raise TypeError(f'schedule must be a Schedule (with sigma_min and sigma_max), got {type(schedule).__name__}')
+    lo, hi = float(schedule.sigma_min), float(schedule.sigma_max)
+    if not 0 < lo < hi < math.inf:
+        raise ValueError(f'schedule must have 0 < sigma_min < sigma_max < inf, got {lo:.4g} and {hi:.4g}: the solve '
+                         'runs on a grid geometric in σ, from the data at sigma_min')
+    if flow and hi != 1:
+        raise ValueError(f'a flow model needs a schedule up to t = 1, where the prior N(0, I) is exact, '
+                         f'got t_max={hi:.4g}: e.g. ScheduleFlow(t_min=1e-3)')
+    return lo, hi
+
+# %% ../nbs/07_checks.ipynb #11c0a004
+def check_likelihood(model: nn.Module, x, steps, cond=None, batch_size=None) -> Tensor:
+    "`x` for `log_likelihood`: a float tensor of finite examples that fit `model`, with ints `steps` and `batch_size`."
+    check_int('steps', steps)
+    if batch_size is not None: check_int('batch_size', batch_size)
+    check_float_data(x, 'x')
+    if hasattr(model, 'check_shape'): model.check_shape(x.shape, 'x')
+    elif tuple(x.shape[1:]) != tuple(getattr(model, 'input_dims', x.shape[1:])):
+        raise ValueError(f'x must have shape (B, *{tuple(model.input_dims)}) for this model, got {tuple(x.shape)}')
+    if cond is not None and len(cond) != len(x):
+        raise ValueError(f'cond has batch {len(cond)} but x has {len(x)}: give one condition per example')
+    return check_finite('x', x)
