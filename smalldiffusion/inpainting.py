@@ -6,7 +6,7 @@
 __all__ = ['noised', 'renoise', 'Replace', 'RePaint', 'DPS', 'inpaint', 'sliced_wasserstein']
 
 # %% ../nbs/02f_inpainting.ipynb #3e1c26d3
-import math
+import math, os
 from itertools import pairwise
 import torch
 from torch import Tensor
@@ -102,7 +102,8 @@ def inpaint(sampler, # any sampler of the library, e.g. samples, samples_heun, s
 # %% ../nbs/02f_inpainting.ipynb #14646e57
 def _inpaint(sampler, method, model, sigmas, xt, cond, cfg_scale, kwargs):
     sigs, moves = sigmas.tolist(), list(pairwise(method.path(len(sigmas) - 1)))
-    for k, (i, j) in enumerate(tqdm(moves, desc=type(method).__name__)):
+    quiet = os.environ.get('TQDM_DISABLE', '0') != '0'                 # tqdm.notebook ignores it
+    for k, (i, j) in enumerate(tqdm(moves, desc=type(method).__name__, disable=quiet)):
         if j < i: xt = renoise(model, xt, sigs[i], sigs[j])                 # a jump back up (RePaint)
         else:
             *_, x_next = sampler(model, sigmas[i:j + 1], xt=xt, cond=cond, cfg_scale=cfg_scale, **kwargs)
