@@ -10,7 +10,8 @@ __all__ = ['check_int', 'check_range', 'check_unit', 'check_float_data', 'check_
            'check_nonnegative', 'check_positive_levels', 'check_trig_pc', 'check_adams', 'check_weights',
            'check_eps_model', 'check_sigma_values', 'check_sigma_batch', 'check_flow_t', 'check_labels', 'check_dtype',
            'check_weighting', 'check_cfg_scale', 'check_between', 'check_sigma_interval', 'check_weak_model',
-           'check_guidance_grid', 'check_divergence', 'check_likelihood_range', 'check_likelihood']
+           'check_guidance_grid', 'check_divergence', 'check_likelihood_range', 'check_likelihood', 'check_mask',
+           'check_observed', 'check_broadcast', 'check_repaint', 'check_dps', 'check_samples_pair']
 
 # %% ../nbs/07_checks.ipynb #88ab7722
 import math, numbers
@@ -433,3 +434,51 @@ def check_likelihood(model: nn.Module, x, steps, cond=None, batch_size=None) -> 
     if cond is not None and len(cond) != len(x):
         raise ValueError(f'cond has batch {len(cond)} but x has {len(x)}: give one condition per example')
     return check_finite('x', x)
+
+# %% ../nbs/07_checks.ipynb #ip000002
+def check_mask(mask) -> Tensor:
+    "`mask` (1 or True = observed) as a bool tensor, or a TypeError/ValueError naming it."
+    if not isinstance(mask, Tensor) or mask.is_complex():
+        raise TypeError(f'mask must be a tensor of 0 and 1 or of bool (1 = observed), '
+                        f'got {getattr(mask, "dtype", type(mask).__name__)}')
+    if mask.dtype == torch.bool: return mask
+    if not ((mask == 0) | (mask == 1)).all():
+        bad = mask[(mask != 0) & (mask != 1)].flatten()[:3].tolist()
+        raise ValueError(f'mask must hold only 0 and 1 (1 = observed), got values like {bad}')
+    return mask == 1
+
+def check_observed(observed, name: str='observed') -> Tensor:
+    "`observed` if it is a finite floating-point tensor, else a TypeError/ValueError naming `name`."
+    if not isinstance(observed, Tensor) or not observed.is_floating_point():
+        got = getattr(observed, 'dtype', type(observed).__name__)
+        raise TypeError(f'{name} must be a floating-point tensor, got {got}')
+    if not torch.isfinite(observed).all(): raise ValueError(f'{name} holds NaN or inf values')
+    return observed
+
+
+# %% ../nbs/07_checks.ipynb #ip000003
+def check_broadcast(name: str, t: Tensor, shape, to: str="the samples' shape"):
+    "ValueError naming `name` unless `t` broadcasts to `shape` without enlarging it."
+    try: ok = torch.broadcast_shapes(t.shape, shape) == torch.Size(shape)
+    except RuntimeError: ok = False
+    if not ok:
+        raise ValueError(f'{name} must broadcast to {to} {tuple(shape)}, e.g. one (*dims) for every example or '
+                         f'(B, *dims), got {tuple(t.shape)}')
+
+def check_repaint(jump, resample) -> tuple:
+    "RePaint's jump length and passes per block, both ints >= 1."
+    return check_int('jump', jump), check_int('resample', resample)
+
+def check_dps(measure, zeta) -> float:
+    "The DPS step size ζ as a float, if it is finite and > 0 and `measure` is callable; else a TypeError/ValueError."
+    if not callable(measure): raise TypeError(f'measure must be callable, x0 (B, *dims) -> y (B, ...), got {measure!r}')
+    if isinstance(zeta, bool) or not isinstance(zeta, numbers.Real) or not 0 < zeta < math.inf:
+        raise ValueError(f'zeta must be a finite number > 0 (the guidance step size), got {zeta!r}')
+    return float(zeta)
+
+def check_samples_pair(a, b):
+    "ValueError unless `a` and `b` are two (n, d) tensors of samples of the same shape, n >= 1."
+    shapes = tuple(getattr(t, 'shape', type(t).__name__) for t in (a, b))
+    if not all(isinstance(t, Tensor) and t.ndim == 2 and len(t) for t in (a, b)) or a.shape != b.shape:
+        raise ValueError(f'a and b must be (n, d) samples with the same number n and dimension d, got {shapes}')
+
