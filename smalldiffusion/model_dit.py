@@ -116,12 +116,14 @@ def init(self: DiT):
 # %% ../nbs/03a_dit.ipynb #a1971349
 @patch
 def unpatchify(self: DiT, x):  # (B, N, p*p*C) -> (B, C, H, W)
+    "The sequence of patch tokens back to images."
     n = self.in_dim // self.patch_size
     return rearrange(x, 'b (ph pw) (p q c) -> b c (ph p) (pw q)', ph=n, pw=n, p=self.patch_size, q=self.patch_size)
 
 # %% ../nbs/03a_dit.ipynb #52718887
 @patch
 def forward(self: DiT, x, sigma, cond=None):  # (B, C, H, W), () or (B, 1, 1, 1), (B, ...) -> (B, C, H, W)
+    "The predicted noise: patches embedded, run through the σ- (and label-) modulated blocks, back to an image."
     self.check_input(x, cond); check_dtype(self, x, weight=self.x_embed.proj.weight)
     x = self.x_embed(x) + self.pos_embed                  # (B, N, D)
     y = self.sig_embed(x.shape[0], sigma.squeeze())       # (B, D)
