@@ -24,6 +24,7 @@ from .calibration import sigmas_calibrated, samples_calibrated, calibrate_weight
 from .mixture import GaussianMixture, GaussianMixtureDenoiser, GaussianMixtureFlow, gaussian_flow, solve_pf_ode
 from .flow import FlowAsEps, flow_compatible
 from .likelihood import log_likelihood, Likelihood, dequantize
+from .inpainting import inpaint, Replace, RePaint, DPS
 from .conditional import class_distance
 from .guidance import CFG, GuidanceInterval, CFGpp, APG, GuidanceRescale, AutoGuidance
 from .model_unet import Unet
