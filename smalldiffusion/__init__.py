@@ -23,7 +23,7 @@ from .adams import samples_trig_pc, samples_eps_adams, samples_x0_adams
 from .calibration import sigmas_calibrated, samples_calibrated, calibrate_weights
 from .mixture import GaussianMixture, GaussianMixtureDenoiser, GaussianMixtureFlow, gaussian_flow, solve_pf_ode
 from .flow import FlowAsEps, flow_compatible
-from .likelihood import log_likelihood, Likelihood, dequantize
+from .likelihood import log_likelihood, Likelihood, Hutchinson, dequantize
 from .inpainting import inpaint, Replace, RePaint, DPS
 from .conditional import class_distance
 from .guidance import CFG, GuidanceInterval, CFGpp, APG, GuidanceRescale, AutoGuidance

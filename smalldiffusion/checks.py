@@ -10,8 +10,8 @@ __all__ = ['check_int', 'check_range', 'check_unit', 'check_float_data', 'check_
            'check_nonnegative', 'check_positive_levels', 'check_trig_pc', 'check_adams', 'check_weights',
            'check_eps_model', 'check_sigma_values', 'check_sigma_batch', 'check_flow_t', 'check_labels', 'check_dtype',
            'check_weighting', 'check_cfg_scale', 'check_between', 'check_sigma_interval', 'check_weak_model',
-           'check_guidance_grid', 'check_divergence', 'check_likelihood_range', 'check_likelihood', 'check_mask',
-           'check_observed', 'check_broadcast', 'check_repaint', 'check_dps', 'check_samples_pair']
+           'check_guidance_grid', 'check_divergence', 'check_hutchinson', 'check_likelihood_range', 'check_likelihood',
+           'check_mask', 'check_observed', 'check_broadcast', 'check_repaint', 'check_dps', 'check_samples_pair']
 
 # %% ../nbs/07_checks.ipynb #88ab7722
 import math, numbers
@@ -399,11 +399,16 @@ def check_guidance_grid(sigmas) -> Tensor:
     return s
 
 # %% ../nbs/07_checks.ipynb #11c0a002
-def check_divergence(divergence, probes, noise) -> int:
-    "`probes` as an int >= 1, once `divergence` is 'exact' or 'hutchinson' and `noise` 'rademacher' or 'gaussian'."
-    if divergence not in ('exact', 'hutchinson'):
-        raise ValueError(f"divergence must be 'exact' (autograd over every dimension) or 'hutchinson' "
+def check_divergence(divergence):
+    "None for `divergence='exact'`, else `divergence` itself once it is a `Hutchinson` estimator (probes, noise)."
+    if isinstance(divergence, str) and divergence == 'exact': return None
+    if not all(hasattr(divergence, a) for a in ('probes', 'noise', 'generator')):
+        raise ValueError(f"divergence must be 'exact' (autograd over every dimension) or Hutchinson(probes, noise) "
                          f"(random probes), got {divergence!r}")
+    return divergence
+
+def check_hutchinson(probes, noise) -> int:
+    "`probes` as an int >= 1, once `noise` is 'rademacher' or 'gaussian'."
     if noise not in ('rademacher', 'gaussian'):
         raise ValueError(f"noise must be 'rademacher' or 'gaussian' (Hutchinson's probes), got {noise!r}")
     return check_int('probes', probes)

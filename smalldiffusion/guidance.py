@@ -18,6 +18,7 @@ from .mixture import GaussianMixture, GaussianMixtureDenoiser, GaussianMixtureFl
 from .flow import FlowAsEps
 from .checks import (check_cfg_scale, check_sigma_interval, check_between, check_nonnegative,
                                    check_weak_model, check_guidance_grid)
+from fastcore.basics import patch
 
 # %% ../nbs/06a_guidance.ipynb #g0000007
 def _batch_view(t: Tensor, like: Tensor) -> Tensor:
@@ -56,12 +57,16 @@ class ClassMixtureDenoiser(nn.Module, ModelMixin):
             uncond = GaussianMixture(cat('means'), cat('stds'), torch.cat([m.weights for m in mixtures]), n=1)
         self.classes = nn.ModuleList(self.component(m) for m in list(mixtures) + [uncond])
         self.cond_embed, self.input_dims = SimpleNamespace(null_cond=len(mixtures)), self.classes[0].input_dims
-    def forward(self, x: Tensor, sigma: Tensor, cond: Tensor=None) -> Tensor:
-        cond = torch.full((x.shape[0],), len(self.classes) - 1) if cond is None else cond
-        sig, out = torch.as_tensor(sigma).to(x), torch.empty_like(x)
-        for k in cond.unique().tolist():
-            out[cond == k] = self.classes[k](x[cond == k], sig if sig.ndim == 0 else sig.reshape(-1)[cond == k])
-        return out
+
+# %% ../nbs/06a_guidance.ipynb #242fa74c
+@patch
+def forward(self: ClassMixtureDenoiser, x: Tensor, sigma: Tensor, cond: Tensor=None) -> Tensor:
+    "ε̂ of each example under its own class's mixture (the null label: the unconditional one)."
+    cond = torch.full((x.shape[0],), len(self.classes) - 1) if cond is None else cond
+    sig, out = torch.as_tensor(sigma).to(x), torch.empty_like(x)
+    for k in cond.unique().tolist():
+        out[cond == k] = self.classes[k](x[cond == k], sig if sig.ndim == 0 else sig.reshape(-1)[cond == k])
+    return out
 
 # %% ../nbs/06a_guidance.ipynb #g0000012
 class ClassMixtureFlow(ClassMixtureDenoiser):

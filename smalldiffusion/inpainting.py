@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from .checks import (check_mask, check_observed, check_broadcast, check_repaint, check_dps,
                                    check_samples_pair)
 from .sampling import prepare_sampling
+from fastcore.basics import patch
 
 # %% ../nbs/02f_inpainting.ipynb #ffa64239
 def _scales(model, sig: float) -> tuple:
@@ -76,13 +77,16 @@ class DPS:
     def end(self, model, x): return x
     def step(self, model, x, x_next, sig, sig_next, cond, cfg_scale):
         return x_next - self.zeta * self.grad(model, x, sig, cond, cfg_scale)
-    def grad(self, model, x: Tensor, sig: float, cond, cfg_scale) -> Tensor:
-        "∇_x of Σ_b ‖y - A(x̂0(x))‖_b, x̂0 = x - s ε̂ (ε̂ of a flow model is its velocity: x̂0 = x_t - t v̂)."
-        with torch.enable_grad():
-            x = x.detach().requires_grad_()
-            ax = self.measure(x - _scales(model, sig)[1] * model.predict_eps_cfg(x, x.new_tensor(sig), cond, cfg_scale))
-            check_broadcast('observed', self.observed, ax.shape, "the measurements' shape")
-            return torch.autograd.grad((self.observed.to(ax) - ax).flatten(1).norm(dim=1).sum(), x)[0]
+
+# %% ../nbs/02f_inpainting.ipynb #487eb9f1
+@patch
+def grad(self: DPS, model, x: Tensor, sig: float, cond, cfg_scale) -> Tensor:
+    "∇_x of Σ_b ‖y - A(x̂0(x))‖_b, x̂0 = x - s ε̂ (ε̂ of a flow model is its velocity: x̂0 = x_t - t v̂)."
+    with torch.enable_grad():
+        x = x.detach().requires_grad_()
+        ax = self.measure(x - _scales(model, sig)[1] * model.predict_eps_cfg(x, x.new_tensor(sig), cond, cfg_scale))
+        check_broadcast('observed', self.observed, ax.shape, "the measurements' shape")
+        return torch.autograd.grad((self.observed.to(ax) - ax).flatten(1).norm(dim=1).sum(), x)[0]
 
 # %% ../nbs/02f_inpainting.ipynb #e3b99c58
 def inpaint(sampler, # any sampler of the library, e.g. samples, samples_heun, samples_dpmpp_2m
