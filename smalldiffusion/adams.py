@@ -39,7 +39,7 @@ def samples_trig_pc(model,                 # a ModelMixin model predicting ε (o
                     batchsize: int=1,      # samples to draw when `xt` is None
                     xt: Tensor=None,       # starting point at sigmas[0] (default: noise of std sigmas[0])
                     cond: Tensor=None,     # conditioning, batched like xt, for a conditional model
-                    cfg_scale: float=0.,   # classifier-free guidance scale, 0 = off
+                    cfg_scale: float=0.,   # CFG scale (0 = off) or a guidance object (Guidance page)
                     accelerator=None,      # an Accelerator: model and tensors on its device
                     order: int=3,          # values of F in the predictor polynomial (1: Euler in θ), 1..4
                     sigma_data: float=0.5, # the data's standard deviation σ_d, which sets θ = atan(σ/σ_d)
@@ -93,7 +93,7 @@ def samples_eps_adams(model,                 # a ModelMixin model predicting ε 
                       batchsize: int=1,      # samples to draw when `xt` is None
                       xt: Tensor=None,       # starting point at sigmas[0] (default: noise of std sigmas[0])
                       cond: Tensor=None,     # conditioning, batched like xt, for a conditional model
-                      cfg_scale: float=0.,   # classifier-free guidance scale, 0 = off
+                      cfg_scale: float=0.,   # CFG scale (0 = off) or a guidance object (Guidance page)
                       accelerator=None,      # an Accelerator: model and tensors on its device
                       order: int=3,          # ε̂ predictions in the predictor polynomial (1: DDIM), 1..3
                       corrector: float=1.,   # weight of the free corrector in [0, 1] (True = 1, False = 0 = DEIS)
@@ -143,7 +143,7 @@ def samples_x0_adams(model,                 # a ModelMixin model predicting ε (
                      batchsize: int=1,      # samples to draw when `xt` is None
                      xt: Tensor=None,       # starting point at sigmas[0] (default: noise of std sigmas[0])
                      cond: Tensor=None,     # conditioning, batched like xt, for a conditional model
-                     cfg_scale: float=0.,   # classifier-free guidance scale, 0 = off
+                     cfg_scale: float=0.,   # CFG scale (0 = off) or a guidance object (Guidance page)
                      accelerator=None,      # an Accelerator: model and tensors on its device
                      order: int=2,          # denoised estimates in the predictor polynomial (1: DDIM), 1..3
                      corrector: float=1.,   # weight of the free corrector in [0, 1] (True = 1, False = 0)

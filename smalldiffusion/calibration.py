@@ -89,7 +89,7 @@ def samples_calibrated(model,               # a ModelMixin model predicting ε
                        batchsize: int=1,    # samples to draw when `xt` is None
                        xt: Tensor=None,     # starting point at sigmas[0] (default: noise of std sigmas[0])
                        cond: Tensor=None,   # conditioning, batched like xt, for a conditional model
-                       cfg_scale: float=0., # classifier-free guidance scale, 0 = off
+                       cfg_scale: float=0., # CFG scale (0 = off) or a guidance object (Guidance page)
                        accelerator=None,    # an Accelerator: model and tensors on its device
                        weights: Tensor):    # (N, order) weights from `calibrate_weights` (or `deis_weights`) here
     "Multistep in ε̂ with step weights fitted on the model (bespoke solvers, Shaul et al. 2023, 2024)."

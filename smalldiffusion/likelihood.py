@@ -113,7 +113,7 @@ def log_likelihood(model: nn.Module,       # a ModelMixin model: ε, x₀ or v p
                    steps: int=100,         # solver steps on a grid geometric in σ (t), two model calls each
                    divergence='exact',     # 'exact' (D backward passes a call) or Hutchinson(probes, noise, generator)
                    cond: Tensor=None,      # one condition per example, for a conditional model
-                   cfg_scale: float=0.,    # classifier-free guidance scale, 0 = off
+                   cfg_scale: float=0.,    # CFG scale (0 = off) or a guidance object (Guidance page)
                    sigma_data: float=0.,   # the prior at σ_max is N(0, (σ_max² + sigma_data²) I); unused by flows
                    batch_size: int=None,   # examples per solve (None: all at once)
                    progress: bool=True) -> Likelihood: # a progress bar over the steps (off when TQDM_DISABLE is set)

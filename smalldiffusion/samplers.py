@@ -65,7 +65,7 @@ def samples_heun(model,                 # a ModelMixin model predicting ε (or a
                  batchsize: int=1,      # samples to draw when `xt` is None
                  xt: Tensor=None,       # starting point at sigmas[0] (default: noise of std sigmas[0])
                  cond: Tensor=None,     # conditioning, batched like xt, for a conditional model
-                 cfg_scale: float=0.,   # classifier-free guidance scale, 0 = off
+                 cfg_scale: float=0.,   # CFG scale (0 = off) or a guidance object (Guidance page)
                  accelerator=None,      # an Accelerator: model and tensors on its device
                  churn: float=0.,       # EDM's S_churn: total noise added over the run (0: deterministic Alg. 1)
                  s_tmin: float=0.,      # churn only at noise levels σ >= s_tmin (EDM's S_tmin)
@@ -100,7 +100,7 @@ def samples_dpmpp_2m(model,               # a ModelMixin model predicting ε (or
                      batchsize: int=1,    # samples to draw when `xt` is None
                      xt: Tensor=None,     # starting point at sigmas[0] (default: noise of std sigmas[0])
                      cond: Tensor=None,   # conditioning, batched like xt, for a conditional model
-                     cfg_scale: float=0., # classifier-free guidance scale, 0 = off
+                     cfg_scale: float=0., # CFG scale (0 = off) or a guidance object (Guidance page)
                      accelerator=None):   # an Accelerator: model and tensors on its device
     "DPM-Solver++(2M) (Lu et al. 2022, Alg. 2): second-order multistep, data prediction."
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
@@ -130,7 +130,7 @@ def samples_dpmpp_2m_sde(model,               # a ModelMixin model predicting ε
                          batchsize: int=1,    # samples to draw when `xt` is None
                          xt: Tensor=None,     # starting point at sigmas[0] (default: noise of std sigmas[0])
                          cond: Tensor=None,   # conditioning, batched like xt, for a conditional model
-                         cfg_scale: float=0., # classifier-free guidance scale, 0 = off
+                         cfg_scale: float=0., # CFG scale (0 = off) or a guidance object (Guidance page)
                          accelerator=None,    # an Accelerator: model and tensors on its device
                          eta: float=1.):      # fraction of the reverse SDE's noise (1: the SDE, 0: the ODE)
     "DPM-Solver++(2M) SDE (Lu et al. 2022; diffusers' sde-dpmsolver++, midpoint), k-diffusion's noise fraction `eta`."
@@ -150,7 +150,7 @@ def invert(model: nn.Module, # a ModelMixin model predicting ε
            x: Tensor, # the data to invert, (B, *input_dims), taken to be at level sigmas[0]
            sigmas, # N+1 strictly increasing levels > 0, e.g. schedule.sample_sigmas(N).flip(0)
            gam: float=1., # gradient-estimate weight, as in samples
-           cfg_scale: float=0., # classifier-free guidance scale, 0 = off
+           cfg_scale: float=0., # CFG scale (0 = off) or a guidance object (Guidance page)
            cond: Optional[Tensor]=None, # one condition per example, for conditional models
            accelerator: Optional[Accelerator]=None): # unused when x is given; kept for the shared signature
     "Generator over x at sigmas[1], ..., sigmas[N]: the deterministic (μ = 0) update run from data towards noise."

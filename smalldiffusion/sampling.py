@@ -17,7 +17,7 @@ def samples(model: nn.Module, # a ModelMixin model predicting ε (or a flow mode
             sigmas, # N+1 non-increasing noise levels for N steps; the last may be 0 (increasing: inversion, mu=0)
             gam: float=1., # gradient-estimate weight: 1 = current prediction, 2 = accelerated
             mu: float=0., # noise split in [0, 1): 0 = DDIM (deterministic), 0.5 = DDPM
-            cfg_scale: float=0., # classifier-free guidance scale, 0 = off
+            cfg_scale: float=0., # CFG scale (0 = off) or a guidance object (Guidance page)
             batchsize: int=1, # how many samples to draw when xt is not given
             xt: Tensor | None=None, # the starting point at sigmas[0]; default sigmas[0] times Gaussian noise
             cond: Tensor | None=None, # one condition (e.g. a class label) per sample, for conditional models
