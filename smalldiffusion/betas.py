@@ -25,6 +25,7 @@ class ScheduleDDPM(Schedule):
         N = check_beta_schedule(N, beta_start, beta_end)
         super().__init__(sigmas_from_betas(torch.linspace(beta_start, beta_end, N)))
 
+# %% ../nbs/00c_betas.ipynb #7764c54c
 class ScheduleLDM(Schedule):
     "Latent diffusion's 'scaled linear' β-schedule (linear in √β); defaults recover Stable Diffusion."
     def __init__(self, N: int=1000, beta_start: float=0.00085, beta_end: float=0.012):
@@ -39,6 +40,7 @@ class ScheduleSigmoid(Schedule):
         betas = torch.sigmoid(torch.linspace(-6, 6, N)) * (beta_end - beta_start) + beta_start
         super().__init__(sigmas_from_betas(betas))
 
+# %% ../nbs/00c_betas.ipynb #a9e2ce7d
 class ScheduleCosine(Schedule):
     "Cosine schedule, ᾱ(t) = cos²((t + 0.008)/1.008 · π/2), β clipped at `max_beta` (Nichol & Dhariwal 2021)."
     def __init__(self, N: int=1000, beta_start: float=0.0001, beta_end: float=0.02, max_beta: float=0.999):

@@ -37,7 +37,7 @@ def _set_rng_state(state: dict, device, loader_gen=None):
 class TrainingRun:
     "Where a training run is (epoch, batch, step) and the generator states that replay it; `batches` resumes exactly."
     def __init__(self, loader, accelerator: Accelerator, resume: dict=None, # from load_checkpoint
-                 allow_nonfinite: bool=False): # let `check_loss` pass NaN/inf losses
+                 allow_nonfinite: bool=False): # let check_loss pass NaN/inf losses
         self.loader, self.device, self.resume = loader, accelerator.device, resume or {}
         self.allow_nonfinite = allow_nonfinite
         self.start = self.resume.get('position', {})

@@ -136,7 +136,7 @@ def train_digits_classifier(epochs: int=40, seed: int=0, noise: float=0.1) -> Di
 # %% ../nbs/03b_image_training.ipynb #f0991e05
 class DigitsFD:
     "Fréchet distance of images to the held-out digits, in the features of a `DigitsClassifier`"
-    def __init__(self, classifier: nn.Module=None, # a trained `DigitsClassifier`; None: train one with `seed`
+    def __init__(self, classifier: nn.Module=None, # a trained DigitsClassifier; None: train one with `seed`
                  seed: int=0):
         self.classifier = (classifier or train_digits_classifier(seed=seed)).eval()
         self.reference = Digits('test')

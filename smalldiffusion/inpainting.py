@@ -51,10 +51,10 @@ class Replace:
 # %% ../nbs/02f_inpainting.ipynb #bd55fcad
 class RePaint(Replace):
     "RePaint (Lugmayr et al. 2022): replacement, each block of `jump` steps run `resample` times, re-noised between."
-    def __init__(self, mask: Tensor,      # 1 or True where x is observed, as in `Replace`
+    def __init__(self, mask: Tensor,      # 1 or True where x is observed, as in Replace
                  observed: Tensor,        # the observed values
                  jump: int=10,            # steps per block (RePaint's jump length j)
-                 resample: int=10):       # passes through each block (RePaint's U; 1: plain `Replace`)
+                 resample: int=10):       # passes through each block (RePaint's U; 1: plain Replace)
         super().__init__(mask, observed)
         self.jump, self.resample = check_repaint(jump, resample)
     def path(self, n: int) -> list:

@@ -135,7 +135,7 @@ def encode_text(self: ModelLatentDiffusion, prompt) -> Tensor:
 @patch
 def set_text_condition(self: ModelLatentDiffusion, prompt, # a string, or a list: one image per prompt
                        negative_prompt='',                  # a string, or one per prompt
-                       text_guidance_scale: float = 7.5):   # diffusers' guidance scale w: 1 = off
+                       text_guidance_scale: float = 7.5):   # diffusers' guidance scale g: 1 = off
     "Condition `forward(x, sigma)` on `prompt`, guided away from `negative_prompt`."
     cond = self.encode_text(prompt)
     n = cond.shape[0]

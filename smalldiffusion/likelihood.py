@@ -108,7 +108,7 @@ def _nll_batches(model, x: Tensor, levels: tuple, steps: int, cond, cfg_scale, h
 
 # %% ../nbs/09_likelihood.ipynb #1e0a0018
 def log_likelihood(model: nn.Module,       # a ModelMixin model: ε, x₀ or v prediction, or a flow (`is_flow`)
-                   x: Tensor,              # (N, *input_dims) data, e.g. `dequantize`d images
+                   x: Tensor,              # (N, *input_dims) data, e.g. dequantized images
                    schedule,               # its sigma_min (t_min) is the data's level, sigma_max the prior's (t = 1)
                    steps: int=100,         # solver steps on a grid geometric in σ (t), two model calls each
                    divergence='exact',     # 'exact' (D backward passes a call) or Hutchinson(probes, noise, generator)

@@ -101,7 +101,7 @@ def gaussian_flow(x: Tensor,   # (B, D) points at noise level `sigma`
 
 # %% ../nbs/02b_mixture.ipynb #9935eee4
 @torch.no_grad()
-def solve_pf_ode(model: nn.Module, # ε-predictor defined down to σ = 0, e.g. `GaussianMixtureDenoiser`
+def solve_pf_ode(model: nn.Module, # ε-predictor defined down to σ = 0, e.g. GaussianMixtureDenoiser
                  xt: Tensor,       # (B, *dims) points at noise level sigmas[0]
                  sigmas: Tensor,   # decreasing grid; the solution is returned at its last value
                  progress: bool=False, # show a progress bar over the steps

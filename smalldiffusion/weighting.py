@@ -32,7 +32,7 @@ class EDMWeighting:
     def __call__(self, sigma: Tensor) -> Tensor: return snr(sigma) + 1 / self.sigma_data**2
 
 # %% ../nbs/01b_loss_weighting.ipynb #w0000014
-def Weighted(cls: type, # a ModelMixin class: ε (e.g. `Scaled(Unet)`), `PredX0`, `PredV` or `PredFlow` of one
+def Weighted(cls: type, # a ModelMixin class: ε (e.g. Scaled(Unet)), PredX0, PredV or PredFlow of one
              weighting) -> type: # σ -> the weight on ‖x̂0 - x0‖², e.g. MinSNR(5.); None: `cls`, today's loss
     "Subclass of `cls` whose loss weights each example's squared error by `cls.loss_weight(weighting, σ)`."
     if check_weighting(weighting) is None: return cls

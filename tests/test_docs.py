@@ -205,11 +205,12 @@ def test_math_typeset_or_readable(browser, server, site, crawl):
 
 
 def test_screenshots(browser, server, notebooks, crawl):
-    "Screenshots of the home, training and sampling pages, kept under artifacts/ for CI to upload."
+    "Screenshots of the home, training, sampling and conditional pages, kept under artifacts/ for CI to upload."
     ARTIFACTS.mkdir(exist_ok=True)
     shots = {'index.html': 'docs-home.png'}
-    if any(nb.name == '01_training.ipynb' for nb in notebooks): shots['training.html'] = 'docs-training.png'
-    if any(nb.name == '02_sampling.ipynb' for nb in notebooks): shots['sampling.html'] = 'docs-sampling.png'
+    names = {nb.name for nb in notebooks}
+    for nb, html in [('01_training', 'training'), ('02_sampling', 'sampling'), ('06_conditional', 'conditional')]:
+        if f'{nb}.ipynb' in names: shots[f'{html}.html'] = f'docs-{html}.png'
     page = browser.new_page(viewport={'width': 1280, 'height': 900})
     for html, png in shots.items():
         page.goto(server + html, wait_until='load')
@@ -274,3 +275,62 @@ def test_digit_grids_are_drawn_large(notebooks, crawl):
     if '03b_image_training.ipynb' not in {nb.name for nb in notebooks}: pytest.skip('no 03b_image_training')
     wide = [w for w in crawl['pages']['image_training.html']['widths'] if w >= 500]
     assert len(wide) >= 2, f"image_training.html: images {crawl['pages']['image_training.html']['widths']} px wide"
+
+
+def test_sidebar_order_of_the_tutorial(notebooks, crawl):
+    """Issue 23's order: Noise schedules before Training (it fixes the σ convention every later page uses); guidance is
+    taught after Sampling, on Conditional generation, not on Models."""
+    order = [expected_page(Path(n)) for n in build_docs.sidebar(NBS)[1]]
+    pos = {html: i for i, html in enumerate(order)}
+    assert pos['schedule.html'] < pos['training.html'], order
+    assert pos['betas.html'] < pos['training.html'], order
+    assert pos['sampling.html'] < pos['conditional.html'], order
+    for html, info in crawl['pages'].items():   # every page's sidebar, as the browser shows it
+        links = [h for h in info['sidebar'] if h in pos]
+        assert links.index('schedule.html') < links.index('training.html') < links.index('sampling.html'), html
+    model, cond = crawl['pages']['model.html']['text'], crawl['pages']['conditional.html']['text']
+    assert 'Ho & Salimans' not in model and 'Ho & Salimans' in cond, 'classifier-free guidance is taught on Models'
+
+
+def test_contributing_page_has_content(notebooks, crawl):
+    "nbdev takes a notebook's first markdown cell as title and description: content left in it vanishes from the page."
+    if '92_contributing.ipynb' not in {nb.name for nb in notebooks}: pytest.skip('no 92_contributing')
+    info = crawl['pages']['contributing.html']
+    assert len(info['text']) > 2000 and 'make export' in info['text'], info['text'][:300]
+
+
+def test_no_warnings_nor_temporary_paths_on_any_page(crawl):
+    "A raw warning (with the temporary file of the kernel that printed it) is noise to a reader: fix it at its source."
+    bad = [f'{html}: {m.group()!r}' for html, info in crawl['pages'].items()
+           for m in re.finditer(r'.{0,60}(UserWarning|/tmp/).{0,60}', info['text'])]
+    assert not bad, '\n'.join(bad)
+
+
+def home_figure():
+    "Run the home page's figure cell (and its imports) as the notebook does, from nbs/; return the figure."
+    import json, matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    cells = json.loads((NBS/'index.ipynb').read_text())['cells']
+    src = [''.join(c['source']) for c in cells if c['cell_type'] == 'code']
+    fig_src = next(s for s in src if 'IdealDenoiser(' in s and 'plt.figure' in s)
+    imports = next(s for s in src if 'matplotlib.pyplot as plt' in s and 'IdealDenoiser' in s and s is not fig_src)
+    cwd, ns = os.getcwd(), {}
+    try:
+        os.chdir(NBS); plt.close('all')
+        exec(imports, ns); exec(fig_src, ns)
+    finally: os.chdir(cwd)
+    return plt.gcf()
+
+
+def test_home_figure_panels_share_axes_with_ticks():
+    "The Swissroll panels of the home figure share their x and y axes (σ = 6.8 must not look like σ = 0.3), with ticks."
+    fig = home_figure()
+    panels = [ax for ax in fig.axes if ax.collections]   # the scatter plots; the digits are an image
+    assert len(panels) >= 3, f'{len(panels)} scatter panels'
+    first = panels[0]
+    for ax in panels[1:]:
+        shared = first.get_shared_x_axes().joined(first, ax) and first.get_shared_y_axes().joined(first, ax)
+        assert shared, f'{ax.get_title()}: axes not shared with {first.get_title()}'
+        assert ax.get_xlim() == first.get_xlim() and ax.get_ylim() == first.get_ylim(), ax.get_title()
+    for ax in panels: assert len(ax.get_xticks()) >= 2 and len(ax.get_yticks()) >= 2, f'{ax.get_title()}: no ticks'
