@@ -56,11 +56,11 @@ def _cached(model, name, train):
     from safetensors.torch import load_file, save_file
     path = CACHE / f'{name}.safetensors'
     if path.exists():
-        model.load_state_dict(load_file(path)); return model.eval(), 0.
+        model.load_state_dict(load_file(path)); return model.eval().requires_grad_(False), 0.
     t0 = time.time()
     with torch.enable_grad(): model = train(model)
     CACHE.mkdir(exist_ok=True); save_file(model.state_dict(), path)
-    return model.eval(), time.time() - t0
+    return model.eval().requires_grad_(False), time.time() - t0
 
 def digits_mlp(train_steps: int=6000):
     "An ε-MLP (input scaled to unit variance) trained on the digits with ScheduleDDPM(1000), cached; (model, s)."

@@ -96,7 +96,7 @@ class CountedModel(torch.nn.Module, ModelMixin):
 
 def distances(x, target) -> np.ndarray:
     "Per-draw L2 distance (float64); inf where a run diverged (never picked)."
-    d = (x.double() - target.double()).flatten(1).norm(dim=1).numpy()
+    d = (x.detach().double() - target.detach().double()).flatten(1).norm(dim=1).numpy()
     return np.where(np.isfinite(d), d, np.inf)
 
 def stat(d: np.ndarray, name: str) -> float:
