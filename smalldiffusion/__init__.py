@@ -16,11 +16,12 @@ from .model import (ModelMixin, Scaled, PredX0, PredV, PredFlow, TimeInputMLP, I
 from .training import generate_train_sample, training_loop, make_ema
 from .weighting import snr, MinSNR, EDMWeighting, Weighted
 from .checkpoint import save_checkpoint, load_checkpoint
-from .checks import NonFiniteLossError
+from .checks import NonFiniteLossError, GridWarning
 from .sampling import samples
 from .samplers import sigmas_karras, sigmas_trig, samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde, invert
 from .adams import samples_trig_pc, samples_eps_adams, samples_x0_adams
 from .calibration import sigmas_calibrated, samples_calibrated, calibrate_weights
+from .tuning import tune_sampler, recommended, Tuned
 from .mixture import GaussianMixture, GaussianMixtureDenoiser, GaussianMixtureFlow, gaussian_flow, solve_pf_ode
 from .flow import FlowAsEps, flow_compatible
 from .likelihood import log_likelihood, Likelihood, Hutchinson, dequantize

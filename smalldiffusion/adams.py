@@ -11,7 +11,7 @@ from itertools import pairwise
 import numpy as np
 import torch
 from torch import Tensor
-from .checks import check_int, check_sigmas, check_trig_pc, check_adams
+from .checks import check_int, check_sigmas, check_trig_pc, check_adams, check_step_lengths
 from .sampling import prepare_sampling
 from .flow import flow_compatible
 from .samplers import _eps_fn
@@ -48,6 +48,7 @@ def samples_trig_pc(model,                 # a ModelMixin model predicting ε (o
     check_trig_pc(order, sigma_data)
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
     sigs = check_sigmas(sigmas, strict='samples_trig_pc').tolist()
+    check_step_lengths(sigs, 'samples_trig_pc', 0.45, 'use more steps, or samples_eps_adams', sigma_data=sigma_data)
     return _trig_pc(model, sigs, xt, _eps_fn(model, cond, cfg_scale), order, float(sigma_data), corrector)
 
 # %% ../nbs/02d_adams.ipynb #fa4a8277
@@ -96,7 +97,7 @@ def samples_eps_adams(model,                 # a ModelMixin model predicting ε 
                       cfg_scale: float=0.,   # CFG scale (0 = off) or a guidance object (Guidance page)
                       accelerator=None,      # an Accelerator: model and tensors on its device
                       order: int=3,          # ε̂ predictions in the predictor polynomial (1: DDIM), 1..3
-                      corrector: float=1.,   # weight of the free corrector in [0, 1] (True = 1, False = 0 = DEIS)
+                      corrector: float=0.,   # weight of UniPC's free corrector in [0, 1] (0: DEIS, the safe default)
                       final_order: int=1,    # predictions used for the step to σ = 0, 1..order
                       lower_order_final: bool=False): # order <= steps left (the last steps lower their order)
     "Exponential Adams in ε̂ on λ = -log σ (DEIS, Zhang & Chen 2023) + UniPC's free corrector, to σ = 0."
@@ -152,6 +153,7 @@ def samples_x0_adams(model,                 # a ModelMixin model predicting ε (
     corrector = check_adams(order, corrector, lower_order_final)
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
     sigs, eps_fn = check_sigmas(sigmas, strict='samples_x0_adams').tolist(), _eps_fn(model, cond, cfg_scale)
+    check_step_lengths(sigs, 'samples_x0_adams', 1.5, 'use more steps, or samples_eps_adams at the same budget')
     x0_fn = lambda x, sig: x - sig * eps_fn(x, sig)                        # D(x, σ)
     return _exp_adams(model, sigs, xt, x0_fn, _x0_adams_step, order, corrector, 1, lower_order_final)
 

@@ -11,10 +11,11 @@ __all__ = ['check_int', 'check_range', 'check_unit', 'check_float_data', 'check_
            'check_eps_model', 'check_sigma_values', 'check_sigma_batch', 'check_flow_t', 'check_labels', 'check_dtype',
            'check_weighting', 'check_cfg_scale', 'check_between', 'check_sigma_interval', 'check_weak_model',
            'check_guidance_grid', 'check_divergence', 'check_hutchinson', 'check_likelihood_range', 'check_likelihood',
-           'check_mask', 'check_observed', 'check_broadcast', 'check_repaint', 'check_dps', 'check_samples_pair']
+           'check_mask', 'check_observed', 'check_broadcast', 'check_repaint', 'check_dps', 'check_samples_pair',
+           'GridWarning', 'check_step_lengths', 'check_flow_grid', 'check_tuning']
 
 # %% ../nbs/07_checks.ipynb #88ab7722
-import math, numbers
+import math, numbers, warnings
 from typing import Optional
 import numpy as np
 import torch
@@ -487,3 +488,39 @@ def check_samples_pair(a, b):
     if not all(isinstance(t, Tensor) and t.ndim == 2 and len(t) for t in (a, b)) or a.shape != b.shape:
         raise ValueError(f'a and b must be (n, d) samples with the same number n and dimension d, got {shapes}')
 
+
+# %% ../nbs/07_checks.ipynb #c7a0l002
+class GridWarning(UserWarning):
+    "A σ grid with steps too long for the sampler's method: its samples may be far off; the message says what to use."
+
+def check_step_lengths(sigs: list, name: str, max_h: float, advice: str, sigma_data: float=None):
+    """Warn (`GridWarning`) when a step of `sigs` is longer than `max_h` in λ = -log σ (the last step to 0 left out),
+    or, given `sigma_data`, in the angle θ = atan(σ/σ_d)."""
+    t = [math.atan(s / sigma_data) for s in sigs] if sigma_data else [-math.log(s) for s in sigs if s > 0]
+    h, i = max((abs(b - a), i) for i, (a, b) in enumerate(zip(t, t[1:]))) if len(t) > 1 else (0., 0)
+    if h > max_h:
+        warnings.warn(f'{name}: the grid step σ {sigs[i]:.4g} -> {sigs[i + 1]:.4g} is {h:.2f} long in '
+                      f'{"θ = atan(σ/σ_d)" if sigma_data else "λ = -log σ"}, more than the {max_h:g} this method is '
+                      f'safe over (the grid has {len(sigs) - 1} steps): {advice}', GridWarning, stacklevel=3)
+
+def check_flow_grid(ts: Tensor) -> Tensor:
+    "Times `ts` of a flow model's grid, in [0, 1] with only the first allowed to be 1 (float64 on the CPU)."
+    ts = ts.double().cpu()
+    if ts[0] > 1 or (ts[1:] >= 1).any():
+        raise ValueError('a flow model samples times t in [0, 1] with only the first equal to 1, '
+                         f'got {ts.tolist()}: use ScheduleFlow().sample_sigmas(steps), '
+                         'or convert a σ grid with t = σ/(1 + σ)')
+    return ts
+
+# %% ../nbs/07_checks.ipynb #c7a0t002
+def check_tuning(model: nn.Module, nfe, batch, schedule) -> tuple:
+    "(nfe, batch, schedule, is_flow) for `tune_sampler`: a flow model's schedule defaults to ScheduleFlow()."
+    flow = bool(getattr(model, 'is_flow', False))
+    if schedule is None and not flow:
+        raise ValueError('tune_sampler needs the schedule the model was trained with, '
+                         'e.g. schedule=ScheduleDDPM(1000): its σ range sets the grids')
+    if schedule is None:
+        from smalldiffusion.schedule import ScheduleFlow; schedule = ScheduleFlow()
+    if not hasattr(schedule, 'sigmas'):
+        raise TypeError(f'schedule must be a Schedule (e.g. ScheduleDDPM(1000)), got {type(schedule).__name__}')
+    return check_int('nfe', nfe), check_int('batch', batch, 4), schedule, flow

@@ -12,6 +12,7 @@ from torch import nn
 from fastcore.basics import patch
 from .model import ModelMixin, guided_eps
 from .sampling import prepare_sampling
+from .checks import check_flow_grid
 
 # %% ../nbs/05_flow.ipynb #354da126
 class FlowAsEps(nn.Module):
@@ -46,11 +47,7 @@ def flow_compatible(sampler=None, *, start_order: int=1): # order of the closed-
         if not getattr(model, 'is_flow', False): return sampler(model, sigmas, *args, **kwargs)
         kw = sig.bind(model, sigmas, *args, **kwargs); kw.apply_defaults(); kw = kw.arguments
         ts, xt, kw['cond'] = prepare_sampling(model, sigmas, kw['batchsize'], kw['xt'], kw['cond'], kw['accelerator'])
-        ts = ts.double().cpu()
-        if ts[0] > 1 or (ts[1:] >= 1).any():
-            raise ValueError('a flow model samples times t in [0, 1] with only the first equal to 1, '
-                             f'got {ts.tolist()}: use ScheduleFlow().sample_sigmas(steps), '
-                             'or convert a σ grid with t = σ/(1 + σ)')
+        ts = check_flow_grid(ts)
         rest = ts[1:] if ts[0] == 1 else ts                   # σ = ∞ at t = 1: that step is taken in closed form
         kw.update(model=FlowAsEps(model), sigmas=rest / (1 - rest), xt=xt / (1 - rest[0]))
         if len(rest) > 1: sampler(**kw)                       # the sampler checks its own arguments now, not at next()

@@ -15,9 +15,9 @@ from accelerate import Accelerator
 
 # %% ../nbs/02a_samplers.ipynb #819b92de
 from .checks import (check_int, check_sigmas, check_positive, check_nonnegative, check_positive_levels,
-                                   check_gam_mu, check_invertible)
+                                   check_gam_mu, check_invertible, check_step_lengths, check_flow_grid)
 from .sampling import prepare_sampling, _samples
-from .flow import flow_compatible
+from .flow import flow_compatible, _velocity
 
 def _eps_fn(model, cond, cfg_scale):
     "ε̂(x, σ) for a python-float σ, with classifier-free guidance."
@@ -58,7 +58,6 @@ def sigmas_trig(schedule_or_sigmas, # a Schedule, or a tensor of sigmas whose ra
     return torch.cat([sigs, sigs.new_zeros(1)]) if final_zero else sigs
 
 # %% ../nbs/02a_samplers.ipynb #ad4682de
-@flow_compatible
 def samples_heun(model,                 # a ModelMixin model predicting ε (or a flow model: times t in [0, 1])
                  sigmas: Tensor,        # N+1 non-increasing noise levels for N steps; the last may be 0
                  *,
@@ -71,9 +70,20 @@ def samples_heun(model,                 # a ModelMixin model predicting ε (or a
                  s_tmin: float=0.,      # churn only at noise levels σ >= s_tmin (EDM's S_tmin)
                  s_tmax: float=float('inf'), # ... and σ <= s_tmax (EDM's S_tmax)
                  s_noise: float=1.):    # EDM's S_noise: std of the added noise relative to the exact (1)
-    "EDM's 2nd-order Heun sampler (Karras et al. 2022, Alg. 1; Alg. 2's stochastic churn when `churn` > 0)."
+    "EDM's 2nd-order Heun sampler (Karras et al. 2022, Alg. 1; Alg. 2's churn when `churn` > 0); flow models: in t."
     check_nonnegative('churn', churn, '0: deterministic Alg. 1')
+    if getattr(model, 'is_flow', False) and churn == 0:      # the trapezoid on dx/dt = v, in the time it was trained on
+        ts, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
+        return _heun(model, check_flow_grid(ts).tolist(), xt, _velocity(model, cond, cfg_scale), 0., 0., 0., 1.)
+    return _heun_sigma(model, sigmas, batchsize=batchsize, xt=xt, cond=cond, cfg_scale=cfg_scale,
+                       accelerator=accelerator, churn=churn, s_tmin=s_tmin, s_tmax=s_tmax, s_noise=s_noise)
+
+@flow_compatible
+def _heun_sigma(model, sigmas, *, batchsize=1, xt=None, cond=None, cfg_scale=0., accelerator=None, churn=0., s_tmin=0.,
+                s_tmax=float('inf'), s_noise=1.):
+    "`samples_heun` in σ (a flow model with churn: on FlowAsEps), warning on steps too long for the trapezoid in σ."
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
+    check_step_lengths(sigmas.tolist(), 'samples_heun', 1., 'use more steps, or samples_eps_adams at the same budget')
     return _heun(model, sigmas.tolist(), xt, _eps_fn(model, cond, cfg_scale), churn, s_tmin, s_tmax, s_noise)
 
 # %% ../nbs/02a_samplers.ipynb #3516f7b6
@@ -105,6 +115,7 @@ def samples_dpmpp_2m(model,               # a ModelMixin model predicting ε (or
     "DPM-Solver++(2M) (Lu et al. 2022, Alg. 2): second-order multistep, data prediction."
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
     sigs = check_sigmas(sigmas, strict='samples_dpmpp_2m').tolist()
+    check_step_lengths(sigs, 'samples_dpmpp_2m', 1.5, 'use more steps, or samples_eps_adams at the same budget')
     return _dpmpp_2m(model, sigs, xt, _eps_fn(model, cond, cfg_scale), eta=None)
 
 # %% ../nbs/02a_samplers.ipynb #2fac667a
