@@ -1,161 +1,283 @@
-"""Sampler benchmark on fair ground: every sampler, ours and diffusers', on the same σ grids, counted by model calls.
+"""Sampler benchmark, held out: ours and diffusers' samplers on the same σ grids, at equal model evaluations, each side's
+setting picked on development draws and scored on fresh ones.
 
-Problems (all start from the top of ScheduleDDPM(1000), σ_max = 157, with the same noise for every sampler):
-  mixture16   16-D mixture of 8 Gaussians, exact score (the problem our defaults were fixed on)
-  wide4       4-D mixture of 5 Gaussians with very unequal scales (std 0.006 .. 6) and σ_data ≈ 2.8, exact score
-  digits_mlp  an MLP ε-model trained here on sklearn's 8x8 digits (64-D) for a few minutes, cached in
-              benchmarks/cache/ (not committed: no sampler setting was chosen on it)
-The error of a sample is its L2 distance to a reference from the same noise: a fine RK4 solve of the same model's
-probability-flow ODE (to σ = 0 for the exact mixtures; to the training σ_min = 0.01 and then its denoised estimate
-for the network, which every sampler's last step also takes). We report the median and the RMS over the batch.
+Protocol
+  Problems (problems.py): mixture16, wide4, digits_mlp, flow16, digits_unet. Each has development noise and fresh noise
+  with disjoint seeds, never the problem's own seed.
+  Settings (frozen here and in peers.py, each with its origin): ours are the public samplers at their defaults (called
+  without arguments, so a changed default is what runs) plus the frozen non-default settings; the peers are every
+  documented order and variant of diffusers' ODE schedulers. Grids (grids.py): trailing, karras, trig (+ shift3 on
+  flow16), each to σ = 0 or stopping at σ_min. Budgets 5, 10, 20, 50 model evaluations, counted by a wrapper.
+  Error: the L2 distance of a run's final state to the fine solve's state at the σ where the run stops (problems.ref).
+  Pick and score: per cell (problem x budget x statistic x grid set) each side's best (sampler, setting, grid, end) on
+  the dev draws is run on the fresh draws; ratio = ours / peer on fresh, with a paired bootstrap 95% interval over the
+  fresh draws. A lead (trail) is a cell whose interval lies below (above) 1; otherwise a tie.
+  Fitted methods (samples_calibrated; tune_sampler) are their own rows, with calibration seconds and model calls.
+  Stochastic samplers: sliced W2 to data draws (dev: one set, fresh: another), with the fresh-vs-fresh floor.
+  digits_unet: besides the ODE error, the Fréchet distance (DigitsFD) of the dev-picked and default settings.
 
-Grids: 'trailing' (diffusers' trailing spacing), 'karras' (ρ = 7), 'trig' (`sigmas_trig` with σ_data, the data's
-standard deviation), and at 5, 10 and 20 evaluations two grids calibrated on the model (`sigmas_calibrated`, as Align
-Your Steps: one for our eps-Adams order 2 with corrector weight 0.5, one for DEIS-2, on 128 draws of calibration noise
-with their own seed; Heun, two calls per step, skips them), each with two ends, as diffusers' `final_sigmas_type`:
-'zero' (the last step goes to σ = 0) and 'sigma_min' (every step stays above the schedule's σ_min; the sample is
-returned there and its error includes the distance from σ_min to 0). Every grid and end is injected into every
-diffusers scheduler (`sigmas`/`timesteps` overwritten after `set_timesteps`), except DDIMScheduler, whose step
-indexes the training ᾱ by integer timestep: it runs on its native trailing grid only. DEISMultistepScheduler cannot
-step to σ = 0 (its λ is infinite there): it runs the 'sigma_min' ends only (as its own `set_timesteps` does, without
-the repeated σ_min its Karras option ends with).
-
-Step weights calibrated on the model: at 5 evaluations, on every grid and end, `samples_calibrated` runs with weights
-that `calibrate_weights` fits for that model and grid (defaults: order 3, ridge 0.01; 1024 draws of calibration noise
-with their own seed; its fine solve stops where the reference's does, 1e-4 for the mixtures and the training σ_min for
-the network). The fit is not convex: moving the calibration noise by 1e-13 moves the errors by under 3% at 5
-evaluations but by tens of percent at 10, so it is used at 5 only. Its seconds are in each problem's
-calibration_seconds, with the grids'.
-
-Headlines per problem and budget: best of ours / best peer, (a) on the trailing and Karras grids only, (b) on every
-grid; the best is taken over samplers, settings, grids and ends on both sides alike, separately for median and RMS.
-Our settings (orders 2 and 3, corrector weights 1, 0.75, 0.5, 0.25 and 0, lower-order final steps or not; the
-calibration's defaults) are a fixed list, the weights and the ridge chosen on mixture16 (0.25 and 0.75 added after
-0.75 to 0.9 beat full correction on the RMS at 10 evaluations on two other random 16-D mixtures, seeds 1 and 2); no
-setting is chosen per problem or per budget.
-
-Code: problems.py (the problems and their references), grids.py (the σ grids, and those calibrated on a model),
-peers.py (diffusers' schedulers on our grids); this file: our samplers' settings, the runs, the scoring, the JSON and
-the plot.
-
-    python benchmarks/samplers.py            # everything: benchmarks/results/*.json and *.png (about 20 min, 2 CPUs)
-    python benchmarks/samplers.py --quick    # small batches, for a smoke run
+    python benchmarks/samplers.py            # everything: benchmarks/results/samplers.json and samplers.png
+    python benchmarks/samplers.py --quick    # small draws, for development (a few minutes)
 """
-import argparse, itertools, json, math, os, statistics, sys, tempfile, time, warnings
+import argparse, json, math, os, statistics, sys, tempfile, time, warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import (DDIMScheduler, HeunDiscreteScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler,
-                       DEISMultistepScheduler)
+from diffusers import DDIMScheduler, HeunDiscreteScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler
+from diffusers import DEISMultistepScheduler
 from smalldiffusion import samples
+from smalldiffusion.model import ModelMixin
+from smalldiffusion.image import frechet_distance
 from smalldiffusion.samplers import samples_dpmpp_2m, samples_heun, samples_dpmpp_2m_sde
 from smalldiffusion.adams import samples_trig_pc, samples_eps_adams, samples_x0_adams
-from smalldiffusion.calibration import samples_calibrated, deis_weights
+from smalldiffusion.calibration import samples_calibrated, calibrate_weights, deis_weights
 
 HERE = Path(__file__).parent
 if str(HERE) not in sys.path: sys.path.insert(0, str(HERE))   # its modules, also when loaded from its path (tests/)
-from problems import SIG_MAX, make_problem
-from grids import GRIDS, ENDS, CALIBRATED, CAL_BUDGETS, CAL_SECONDS, heun_steps, make_grid, calibrated_weights
-from peers import PEERS, SDE_PEERS, run_peer, peer_loop
-from peers import BETAS, peer_steps  # noqa: F401  (tests/ and nbs/02c read them here, as bench.BETAS and so on)
+from problems import PROBLEMS, SCHEDULE, SIG_MAX, CAL_SEED, DATA_SEED, DEV_SEED, FRESH_SEED, make_problem, ref
+from grids import RESTRICTED, ENDS, grids_of, heun_steps, make_grid
+from peers import PEERS, PEER_DEFAULTS, SDE_PEERS, run_peer, runs_on, peer_loop
+from peers import BETAS, peer_steps  # noqa: F401  (tests/ and nbs/02c read them here)
+from protocol import bootstrap_ratio, bootstrap_geomean, verdict, counts, geomean
+
+try: from smalldiffusion.tuning import tune_sampler, recommended
+except ImportError: tune_sampler = recommended = None
 
 RESULTS = HERE / 'results'
 BUDGETS = (5, 10, 20, 50)
-RESTRICTED = ('trailing', 'karras')
+STATS = ('median', 'rms')
 
-# ---------------------------------------------------------------- ours
-CALIBRATED_SAMPLER = 'samples_calibrated order 3'   # step weights fitted on the model, at WEIGHT_BUDGETS only
-# where the fit is reproducible: noise moved by 1e-13 moves its errors by < 3% at 5, by tens of % at 10
-WEIGHT_BUDGETS = (5,)
+# ---------------------------------------------------------------- ours: the frozen list, each with its origin
+DEFAULT = 'package default (called without arguments)'
+BEFORE = 'chosen on mixture16 before this protocol (commit 15a73a6)'
+AFTER_TEST = ('added after seeing a test cell: 0.6-0.9 beat full correction on the RMS at 10 evaluations of the '
+              'earlier, non-held-out benchmark (commit 509a624); no committed run on the problems it was chosen on')
 
 def _ours() -> dict:
-    "name -> (sampler(model, sigmas, xt, sigma_data), steps for a budget): the package's ODE samplers and settings."
-    one = lambda nfe, end: nfe
-    adams = {}
+    "name -> dict(fn(model, sigmas, xt, problem), heun, origin, default): our samplers and settings."
+    o = lambda fn, origin, heun=False, default=False: dict(fn=fn, origin=origin, heun=heun, default=default)
+    out = {'samples (DDIM)': o(lambda m, s, x, p: samples(m, s, xt=x), DEFAULT, default=True),
+           'samples gam=2': o(lambda m, s, x, p: samples(m, s, gam=2., xt=x), 'the README\'s accelerated sampler',
+                              default=True),
+           'samples_heun': o(lambda m, s, x, p: samples_heun(m, s, xt=x), DEFAULT, heun=True, default=True),
+           'samples_dpmpp_2m': o(lambda m, s, x, p: samples_dpmpp_2m(m, s, xt=x), DEFAULT, default=True),
+           'samples_trig_pc': o(lambda m, s, x, p: samples_trig_pc(m, s, xt=x), DEFAULT, default=True),
+           'samples_eps_adams': o(lambda m, s, x, p: samples_eps_adams(m, s, xt=x), DEFAULT, default=True),
+           'samples_x0_adams': o(lambda m, s, x, p: samples_x0_adams(m, s, xt=x), DEFAULT, default=True)}
+    for order in (2, 3):
+        out[f'samples_trig_pc order {order}, σ_data'] = o(
+            (lambda k: lambda m, s, x, p: samples_trig_pc(m, s, xt=x, order=k, sigma_data=p['sigma_data']))(order),
+            BEFORE + '; σ_data: the training data\'s std')
     for form, f in (('eps', samples_eps_adams), ('x0', samples_x0_adams)):
         for order in (2, 3):
             for c in (1., 0.75, 0.5, 0.25, 0.):
                 for lof in (False, True):
                     kw = dict(order=order, corrector=c, lower_order_final=lof)
-                    name = (f'samples_{form}_adams order {order}, corrector {c:g}'
-                            + (', lower-order final' if lof else ''))
-                    adams[name] = ((lambda f, kw: lambda m, s, x, sd: f(m, s, xt=x, **kw))(f, kw), one)
-    return adams | {
-        'samples (DDIM)': (lambda m, s, x, sd: samples(m, s, xt=x), one),
-        'samples gam=2': (lambda m, s, x, sd: samples(m, s, gam=2., xt=x), one),
-        'samples_heun': (lambda m, s, x, sd: samples_heun(m, s, xt=x), heun_steps),
-        'samples_dpmpp_2m': (lambda m, s, x, sd: samples_dpmpp_2m(m, s, xt=x), one),
-        'samples_trig_pc order 2': (lambda m, s, x, sd: samples_trig_pc(m, s, xt=x, order=2, sigma_data=sd), one),
-        'samples_trig_pc order 3': (lambda m, s, x, sd: samples_trig_pc(m, s, xt=x, order=3, sigma_data=sd), one),
-        CALIBRATED_SAMPLER: (lambda m, s, x, sd: samples_calibrated(m, s, xt=x, weights=calibrated_weights(m.model, s)),
-                             one),
-    }
+                    name = f'samples_{form}_adams order {order}, corrector {c:g}' + (', lower-order final' * lof)
+                    out[name] = o((lambda f, kw: lambda m, s, x, p: f(m, s, xt=x, **kw))(f, kw),
+                                  AFTER_TEST if c in (0.25, 0.75) else BEFORE)
+    return out
 
 OURS = _ours()
+FITTED_BUDGETS = (5, 10)           # samples_calibrated's fits (per problem, grid, end, budget)
+CAL_BATCH = 512                    # calibration noise draws (its own seed, CAL_SEED)
 
-class CountedModel(torch.nn.Module):
-    "A model wrapper counting predict_eps calls, for our samplers."
+class CountedModel(torch.nn.Module, ModelMixin):
+    "A model wrapper counting its calls (ε, or v for a flow model), for our samplers, the fitted ones and the tuner."
     def __init__(self, model):
         super().__init__(); self.model, self.calls, self.input_dims = model, 0, model.input_dims
+        self.is_flow = getattr(model, 'is_flow', False)
     def rand_input(self, b): return self.model.rand_input(b)
+    def predict_eps(self, x, sigma, cond=None): return self.predict_eps_cfg(x, sigma, cond, 0.)
     def predict_eps_cfg(self, x, sigma, cond, cfg_scale):
         self.calls += 1
         return self.model.predict_eps(x, sigma)
 
-def run_ours(name: str, grid: str, nfe: int, x_start, model, sigma_data: float, end: str='zero'):
-    sampler, steps = OURS[name]
-    if name == CALIBRATED_SAMPLER and nfe not in WEIGHT_BUDGETS: return None, 0
-    if grid in CALIBRATED and steps(nfe, end) != nfe: return None, 0   # calibrated for one call per step: not Heun
-    m = CountedModel(model)
-    sigs = make_grid(grid, steps(nfe, end), sigma_data, final_zero=end == 'zero', model=model)
-    *_, x = sampler(m, sigs, x_start, sigma_data)
-    return x, m.calls
+def distances(x, target) -> np.ndarray:
+    "Per-draw L2 distance (float64); inf where a run diverged (never picked)."
+    d = (x.detach().double() - target.detach().double()).flatten(1).norm(dim=1).numpy()
+    return np.where(np.isfinite(d), d, np.inf)
 
-# ---------------------------------------------------------------- ODE benchmark
-def errors(x, ref) -> dict:
-    d = (x.double() - ref).norm(dim=1)
-    if not torch.isfinite(d).all(): return dict(median=math.nan, rms=math.nan)   # diverged: never the best
-    return dict(median=float(d.median()), rms=float(d.pow(2).mean().sqrt()))
+def stat(d: np.ndarray, name: str) -> float:
+    return float(np.median(d)) if name == 'median' else float(np.sqrt(np.mean(d ** 2)))
 
-def run_ode(prob: dict, budgets=BUDGETS, peers=None, ours=None, grids=GRIDS, ends=ENDS) -> list:
-    "One row per (side, sampler, grid, end, budget): model calls made and the error statistics."
-    rows, args = [], (prob['x_start'], prob['model'], prob['sigma_data'])
-    for nfe, grid, end in itertools.product(budgets, grids, ends):
-        if grid in CALIBRATED and nfe not in CAL_BUDGETS: continue
-        at = dict(grid=grid, end=end, budget=nfe)
-        for name in (peers or PEERS):
-            try: x, calls = run_peer(*PEERS[name], grid, nfe, *args, end=end)
-            except Exception as e:                                    # e.g. UniPC without lower-order final at σ = 0
-                rows.append(dict(side='peer', sampler=name, **at, nfe=0, median=math.nan, rms=math.nan,
-                                 error=f'{type(e).__name__}: {str(e)[:80]}')); continue
-            if x is not None: rows.append(dict(side='peer', sampler=name, **at, nfe=calls, **errors(x, prob['ref'])))
-        for name in (ours or OURS):
-            x, calls = run_ours(name, grid, nfe, *args, end=end)
-            if x is not None: rows.append(dict(side='ours', sampler=name, **at, nfe=calls, **errors(x, prob['ref'])))
-    assert all(r['nfe'] <= r['budget'] for r in rows), 'a sampler exceeded its budget'
-    return rows
+def sample_setting(side: str, name: str, p: dict, grid: str, nfe: int, which: str, end: str):
+    "(final state in σ form, model calls, σ where it stopped) of one fixed setting, or (None, why, None)."
+    if side == 'peer':
+        peer = PEERS[name]
+        why = runs_on(peer, p)
+        if why: return None, why, None
+        x, calls = run_peer(peer, p, grid, nfe, which, end)
+        if x is None: return None, 'not on this grid', None
+        sig_end = float(make_grid(p, grid, peer_steps(peer['cls'], nfe, end), end)[-1])
+    else:
+        s = OURS[name]
+        m, sigs = CountedModel(p['model']), make_grid(p, grid, heun_steps(nfe, end) if s['heun'] else nfe, end)
+        *_, x = s['fn'](m, sigs, p['x'][which], p)
+        calls, sig_end = m.calls, float(sigs[-1])
+    if calls > nfe: raise RuntimeError(f'{name} made {calls} calls in a budget of {nfe}')
+    return x, calls, sig_end
 
-def best(rows, side: str, budget: int, stat: str, grids) -> dict:
-    "The row with the smallest `stat` among this side's finite rows at this budget on these grids."
-    cand = [r for r in rows
-            if r['side'] == side and r['budget'] == budget and r['grid'] in grids and math.isfinite(r[stat])]
-    return min(cand, key=lambda r: r[stat])
+def run_setting(side: str, name: str, p: dict, grid: str, nfe: int, which: str, end: str):
+    "(per-draw distances to the reference where the run stops, model calls), or (None, why)."
+    x, calls, sig_end = sample_setting(side, name, p, grid, nfe, which, end)
+    return (None, calls) if x is None else (distances(x, ref(p, which, sig_end)), calls)
 
-def where(row) -> str:
-    "sampler, grid (and ', to σ_min' when the grid stops there)."
-    return f"{row['sampler']}, {row['grid']}" + (', to σ_min' if row.get('end') == 'sigma_min' else '')
+# ---------------------------------------------------------------- dev sweep, picks, fresh scoring
+def run_dev(p: dict, budgets=BUDGETS, peers=None, ours=None) -> tuple:
+    "Every fixed setting on every grid, end and budget, on the dev draws: (rows, settings that cannot run here)."
+    rows, skipped = [], {}
+    names = [('peer', n) for n in (peers or PEERS)] + [('ours', n) for n in (ours or OURS)]
+    for side, name in names:
+        why = runs_on(PEERS[name], p) if side == 'peer' else None
+        if why: skipped[name] = why; continue
+        for nfe in budgets:
+            for grid in grids_of(p):
+                for end in ENDS:
+                    at = dict(side=side, sampler=name, grid=grid, end=end, budget=nfe)
+                    try: d, calls = run_setting(side, name, p, grid, nfe, 'dev', end)
+                    except Exception as e:                      # diffusers rejects it: recorded with its error
+                        rows.append(dict(**at, nfe=0, median=math.inf, rms=math.inf,
+                                         error=f'{type(e).__name__}: {str(e)[:100]}')); continue
+                    if d is None: continue                      # DDIM off its native grid
+                    row = dict(**at, nfe=calls, median=stat(d, 'median'), rms=stat(d, 'rms'))
+                    if not np.isfinite(d).all(): row['error'] = 'non-finite samples'
+                    rows.append(row)
+    return rows, skipped
 
-def headline(rows, budgets=BUDGETS) -> list:
-    "ours / best peer per budget and statistic, restricted to trailing+Karras and on every grid."
+def pick(rows, side: str, budget: int, st: str, grids) -> dict:
+    "This side's row with the smallest dev `st` at `budget` on `grids` (finite rows only)."
+    cand = [r for r in rows if r['side'] == side and r['budget'] == budget and r['grid'] in grids
+            and math.isfinite(r[st]) and 'error' not in r]
+    return min(cand, key=lambda r: r[st])
+
+def where(r) -> str:
+    return f"{r['sampler']}, {r['grid']}" + (', to σ_min' if r['end'] == 'sigma_min' else '')
+
+def fresh(p: dict, r: dict) -> np.ndarray:
+    "The fresh draws' distances of a dev row's setting (run once)."
+    key = (r['side'], r['sampler'], r['grid'], r['end'], r['budget'])
+    if key not in p['fresh']: p['fresh'][key] = run_setting(*key[:2], p, r['grid'], r['budget'], 'fresh', r['end'])[0]
+    return p['fresh'][key]
+
+def headline(p: dict, rows: list, budgets=BUDGETS) -> list:
+    "Per budget, statistic and grid set: each side's dev pick, scored on fresh draws (ratio and interval)."
     out = []
-    for kind, grids in (('restricted', RESTRICTED), ('best grid', GRIDS)):
+    for kind, grids in (('restricted', RESTRICTED), ('every grid', grids_of(p))):
         for b in budgets:
-            for stat in ('median', 'rms'):
-                o, p = best(rows, 'ours', b, stat, grids), best(rows, 'peer', b, stat, grids)
-                out.append(dict(grids=kind, budget=b, stat=stat, ratio=o[stat] / p[stat], ours=o[stat], peer=p[stat],
-                                ours_name=where(o), peer_name=where(p)))
+            for st in STATS:
+                o, q = pick(rows, 'ours', b, st, grids), pick(rows, 'peer', b, st, grids)
+                r = bootstrap_ratio(fresh(p, o), fresh(p, q), st, seed=b)
+                out.append(dict(problem=p['name'], grids=kind, budget=b, stat=st, **r, ours_name=where(o),
+                                peer_name=where(q), ours_dev=o[st], peer_dev=q[st]))
     return out
+
+# ---------------------------------------------------------------- fitted methods: their own rows
+def _user_form(p: dict, sigma_form: bool) -> bool:
+    "Does the user side of `p` work in t (flow16's flow model), rather than σ?"
+    return p['name'] == 'flow16' and not sigma_form
+
+def run_user(p: dict, sampler, sigmas, which: str, sigma_form: bool=False) -> tuple:
+    """(distances, calls) of `sampler(model, sigmas, xt=...)` as a user runs it (a fitted method, `recommended`): on
+    the user's model (flow16: the flow model on t) or, `sigma_form`, on the σ-form ε-model."""
+    t_form, s0 = _user_form(p, sigma_form), float(sigmas[0])
+    sig0 = s0 / (1 - s0) if t_form else s0
+    if abs(sig0 / p['sig_max'] - 1) > 1e-6: raise ValueError(f'its grid starts at σ = {sig0}, not {p["sig_max"]}')
+    m = CountedModel(p['model'] if sigma_form else p['user_model'])
+    *_, x = sampler(m, sigmas, xt=p['x'][which] * (1 - s0) if t_form else p['x'][which])
+    end = float(sigmas[-1])
+    if t_form: end, x = end / (1 - end), x / (1 - end)
+    return distances(x, ref(p, which, end)), m.calls
+
+def fit_calibrated(p: dict, budgets=FITTED_BUDGETS) -> list:
+    "samples_calibrated: step weights fitted per grid and end on calibration noise; (method, budget, cost, fits)."
+    out = []
+    for nfe in budgets:
+        fits, secs, calls = [], 0., 0
+        for grid in RESTRICTED:
+            for end in ENDS:
+                sigs, m, t0 = make_grid(p, grid, nfe, end), CountedModel(p['model']), time.time()
+                w = calibrate_weights(m, sigs, xt=p['noise'](CAL_SEED, CAL_BATCH),
+                                      sigma_min=1e-4 if p['exact'] else p['sig_min'])
+                secs, calls = secs + time.time() - t0, calls + m.calls
+                run = (lambda w: lambda mm, ss, xt: samples_calibrated(mm, ss, xt=xt, weights=w))(w)
+                fits.append(dict(name=f'samples_calibrated, {grid}' + (', to σ_min' if end == 'sigma_min' else ''),
+                                 sigmas=sigs, run=run, sigma_form=True))
+        out.append(dict(method='samples_calibrated (fitted per grid)', budget=nfe, seconds=secs, calls=calls,
+                        fits=fits))
+    return out
+
+def fit_tuner(p: dict, budgets=BUDGETS) -> list:
+    "tune_sampler's choice per budget, with its calibration seconds and calls (as it reports them)."
+    out = []
+    for nfe in budgets:
+        tuned = tune_sampler(p['user_model'], nfe, p['schedule'], batch=CAL_BATCH, seed=CAL_SEED, progress=False)
+        out.append(dict(method='tune_sampler', budget=nfe, seconds=float(tuned.seconds), calls=int(tuned.calls),
+                        choice={k: str(v) for k, v in dict(tuned.choice).items()},
+                        fits=[dict(name='tune_sampler', sigmas=tuned.sigmas, run=tuned, sigma_form=False)]))
+    return out
+
+def fitted_cells(p: dict, rows: list, fitted: list) -> list:
+    """Each fitted method per budget and statistic: its fit picked on dev (among its grids), scored on fresh against
+    the best fixed peer (every grid, picked on dev)."""
+    out = []
+    for f in fitted:
+        for fit in f['fits']: fit.setdefault('dev', run_user(p, fit['run'], fit['sigmas'], 'dev', fit['sigma_form']))
+        for st in STATS:
+            best = min(f['fits'], key=lambda fit: stat(fit['dev'][0], st))
+            if 'fresh' not in best:
+                best['fresh'] = run_user(p, best['run'], best['sigmas'], 'fresh', best['sigma_form'])
+            q = pick(rows, 'peer', f['budget'], st, grids_of(p))
+            r = bootstrap_ratio(best['fresh'][0], fresh(p, q), st, seed=f['budget'])
+            out.append(dict(problem=p['name'], method=f['method'], budget=f['budget'], stat=st, **r,
+                            ours_name=best['name'], peer_name=where(q), calls_per_sample=best['fresh'][1],
+                            calibration_seconds=f['seconds'], calibration_calls=f['calls'],
+                            choice=f.get('choice')))
+    return out
+
+# ---------------------------------------------------------------- one setting for everything
+def single_setting(probs: list, budgets=BUDGETS) -> dict:
+    """Per side, the one fixed (sampler, grid, end) with the best geometric mean over every problem, budget and
+    statistic of dev error / the best dev error of anyone there; then that pair scored on fresh draws."""
+    ratios = {}
+    for p in probs:
+        for b in budgets:
+            cell = [r for r in p['rows'] if r['budget'] == b and 'error' not in r]
+            for st in STATS:
+                top = min(r[st] for r in cell)
+                for r in cell: ratios.setdefault((r['side'], r['sampler'], r['grid'], r['end']), []).append(r[st] / top)
+    n = len(probs) * len(budgets) * len(STATS)
+    score = {k: geomean(v) for k, v in ratios.items() if len(v) == n and all(map(math.isfinite, v))}
+    best = {side: min((k for k in score if k[0] == side), key=score.get) for side in ('ours', 'peer')}
+    out = {side: dict(name=f'{k[1]}, {k[2]}' + (', to σ_min' if k[3] == 'sigma_min' else ''), dev_score=score[k])
+           for side, k in best.items()}
+    pairs, cells = {}, []
+    for p in probs:
+        for b in budgets:
+            d = {side: fresh(p, dict(side=k[0], sampler=k[1], grid=k[2], end=k[3], budget=b))
+                 for side, k in best.items()}
+            for st in STATS:
+                pairs.setdefault(p['name'], []).append((d['ours'], d['peer'], st))
+                cells.append(dict(problem=p['name'], budget=b, stat=st,
+                                  **bootstrap_ratio(d['ours'], d['peer'], st, seed=b)))
+    return dict(**out, keys={s: list(k) for s, k in best.items()}, geomean=bootstrap_geomean(pairs), cells=cells,
+                counts=counts(cells))
+
+def recommended_vs_peer(probs: list, one: dict, budgets=BUDGETS) -> dict:
+    "`recommended(schedule, nfe)` on fresh draws beside the peers' one setting: per cell and in geometric mean."
+    k = one['keys']['peer']
+    pairs, cells = {}, []
+    for p in probs:
+        for b in budgets:
+            sampler, sigmas = recommended(p['schedule'], b)
+            d_o, calls = run_user(p, sampler, sigmas, 'fresh')
+            d_p = fresh(p, dict(side='peer', sampler=k[1], grid=k[2], end=k[3], budget=b))
+            for st in STATS:
+                pairs.setdefault(p['name'], []).append((d_o, d_p, st))
+                cells.append(dict(problem=p['name'], budget=b, stat=st, calls=calls, ours_name=getattr(
+                    sampler, '__name__', str(sampler)), **bootstrap_ratio(d_o, d_p, st, seed=b)))
+    return dict(geomean=bootstrap_geomean(pairs), cells=cells, counts=counts(cells), peer=one['peer']['name'])
 
 # ---------------------------------------------------------------- stochastic samplers
 def sliced_wasserstein(a, b, n_proj: int=256, seed: int=0) -> float:
@@ -170,25 +292,83 @@ SDE_OURS = {'samples_dpmpp_2m_sde': lambda m, s, x: samples_dpmpp_2m_sde(m, s, x
             'samples_dpmpp_2m_sde eta=0.5': lambda m, s, x: samples_dpmpp_2m_sde(m, s, xt=x, eta=0.5),
             'samples (DDPM, mu=0.5)': lambda m, s, x: samples(m, s, mu=0.5, xt=x),
             'samples gam=2, mu=0.5': lambda m, s, x: samples(m, s, gam=2., mu=0.5, xt=x)}
+SDE_BUDGETS, SDE_B = (10, 20, 50), 200
 
-def run_sde(prob: dict, n: int, budgets=(10, 20, 50), seed: int=0) -> list:
-    "Sliced W2 of each stochastic sampler's samples to fresh draws of the mixture, every grid."
-    mix, model, sd = prob['mixture'], prob['model'], prob['sigma_data']
-    fresh = mix.sample(n, torch.Generator().manual_seed(seed + 100))
-    rows = [dict(side='floor', sampler='fresh vs fresh', grid='-', budget=0,
-                 sw2=sliced_wasserstein(mix.sample(n, torch.Generator().manual_seed(seed + 101)), fresh))]
-    x0 = SIG_MAX * torch.randn(n, mix.means.shape[1], generator=torch.Generator().manual_seed(seed + 2),
-                               dtype=torch.float64)
+def _sde_sample(p, side, name, grid, b, which):
+    seed = (DEV_SEED if which == 'dev' else FRESH_SEED) + 77          # the samplers' own noise: dev and fresh apart
+    if side == 'peer': return run_peer(SDE_PEERS[name], p, grid, b, which, seed=seed)[0]
+    torch.manual_seed(seed)
+    return list(SDE_OURS[name](p['model'], make_grid(p, grid, b), p['x'][which]))[-1]
+
+def run_sde(p: dict, budgets=SDE_BUDGETS) -> dict:
+    """Sliced W2 of each stochastic sampler's samples to data draws: picked on dev (dev noise, one data set), scored
+    on fresh (fresh noise, another), with the fresh-vs-fresh floor; a gap inside the floor is a tie."""
+    mix, i = p['mixture'], p['index']
+    data = {w: mix.sample(len(p['x'][w if w != 'floor' else 'fresh']),
+                          torch.Generator().manual_seed(DATA_SEED + 100 * i + k))
+            for k, w in enumerate(('dev', 'fresh', 'floor'))}
+    floor = sliced_wasserstein(data['floor'], data['fresh'])
+    names = [('peer', n) for n in SDE_PEERS] + [('ours', n) for n in SDE_OURS]
+    rows, cells = [], []
     for b in budgets:
-        for grid in GRIDS[:3]:                                        # the fixed grids (not calibrated)
-            for name, (cls, kw) in SDE_PEERS.items():
-                x, _ = run_peer(cls, kw, grid, b, x0, model, sd, seed=seed + 3)
-                rows.append(dict(side='peer', sampler=name, grid=grid, budget=b, sw2=sliced_wasserstein(x, fresh)))
-            for name, sampler in SDE_OURS.items():
-                torch.manual_seed(seed + 3)
-                *_, x = sampler(model, make_grid(grid, b, sd), x0)
-                rows.append(dict(side='ours', sampler=name, grid=grid, budget=b, sw2=sliced_wasserstein(x, fresh)))
-    return rows
+        for side, name in names:
+            for grid in RESTRICTED + ('trig',):
+                x = _sde_sample(p, side, name, grid, b, 'dev')
+                rows.append(dict(side=side, sampler=name, grid=grid, budget=b, sw2=sliced_wasserstein(x, data['dev'])))
+        best = {s: min((r for r in rows if r['side'] == s and r['budget'] == b), key=lambda r: r['sw2'])
+                for s in ('ours', 'peer')}
+        x = {s: _sde_sample(p, s, r['sampler'], r['grid'], b, 'fresh') for s, r in best.items()}
+        cells.append(dict(problem=p['name'], budget=b, ours_name=f"{best['ours']['sampler']}, {best['ours']['grid']}",
+                          peer_name=f"{best['peer']['sampler']}, {best['peer']['grid']}", floor=floor,
+                          **_sw_ratio(x['ours'], x['peer'], data['fresh'], floor, seed=b)))
+    return dict(name=p['name'], n=len(p['x']['fresh']), floor=floor, rows=rows, cells=cells)
+
+def _sw_ratio(xo, xp, data, floor, seed=0) -> dict:
+    "SW2 ratio with a bootstrap over the (paired) samples and, independently, the data draws; tie inside the floor."
+    o, q = sliced_wasserstein(xo, data), sliced_wasserstein(xp, data)
+    rng, n = np.random.default_rng(seed), len(data)
+    r = []
+    for _ in range(SDE_B):
+        i, j = rng.integers(0, n, n), rng.integers(0, n, n)
+        r.append(sliced_wasserstein(xo[i], data[j]) / sliced_wasserstein(xp[i], data[j]))
+    lo, hi = min(float(np.percentile(r, 2.5)), o / q), max(float(np.percentile(r, 97.5)), o / q)
+    v = verdict(lo, hi) if abs(o - q) > floor else 'tie'
+    return dict(ratio=o / q, lo=lo, hi=hi, ours=o, peer=q, verdict=v, inside_floor=abs(o - q) <= floor)
+
+# ---------------------------------------------------------------- Fréchet distance of the U-Net's samples
+FD_B = 200
+
+def fd_scores(p: dict, rows: list, n: int, budgets=BUDGETS) -> dict:
+    """DigitsFD of the U-Net's samples from fresh noise: each side's dev pick (RMS, every grid) and the defaults (ours on
+    the schedule's grid to σ_min, as `sample_sigmas` gives; diffusers' with their default final σ = 0)."""
+    from smalldiffusion.image import DigitsFD
+    from protocol import _interval
+    fd, i = DigitsFD(), p['index']
+    p['x']['fd'] = p['noise'](FRESH_SEED + 60, n)
+    feats = lambda x: fd.features(x)
+    out = dict(n=n, floor=fd.floor(n), rows=[], cells=[])
+    defaults = [('ours', k, 'trailing', 'sigma_min') for k, s in OURS.items() if s['default']] + [
+        ('peer', k, 'trailing', 'sigma_min' if k.startswith('DEIS') else 'zero') for k in PEER_DEFAULTS]
+    for b in budgets:
+        picks = {s: pick(rows, s, b, 'rms', grids_of(p)) for s in ('ours', 'peer')}
+        f = {}
+        for side, name, grid, end in [(r['side'], r['sampler'], r['grid'], r['end']) for r in picks.values()] + defaults:
+            if (side, name, grid, end) in f: continue
+            x, calls, _ = sample_setting(side, name, p, grid, b, 'fd', end)
+            f[side, name, grid, end] = feats(x).double()
+            out['rows'].append(dict(side=side, sampler=name, grid=grid, end=end, budget=b, nfe=calls,
+                                    default=(side, name, grid, end) in defaults,
+                                    fd=float(frechet_distance(f[side, name, grid, end], fd.ref_feats))))
+        ko, kp = ((r['side'], r['sampler'], r['grid'], r['end']) for r in (picks['ours'], picks['peer']))
+        o, q = (float(frechet_distance(f[k], fd.ref_feats)) for k in (ko, kp))
+        rng, r = np.random.default_rng(b), []
+        for _ in range(FD_B):
+            j = torch.as_tensor(rng.integers(0, n, n))
+            r.append(frechet_distance(f[ko][j], fd.ref_feats) / frechet_distance(f[kp][j], fd.ref_feats))
+        lo, hi, _ = _interval(np.array(r), o / q)
+        out['cells'].append(dict(problem=p['name'], budget=b, ratio=o / q, lo=lo, hi=hi, ours=o, peer=q,
+                                 verdict=verdict(lo, hi), ours_name=where(picks['ours']), peer_name=where(picks['peer'])))
+    return out
 
 # ---------------------------------------------------------------- overhead
 class Trivial(torch.nn.Module):
@@ -218,7 +398,7 @@ def time_overhead(steps: int=50, repeats: int=7, batch: int=1) -> list:
     rows = []
     for method, (ours, (cls, kw)) in OVERHEAD_PAIRS.items():
         t = {'ours': [], 'peer': []}
-        def run_o(): list(ours(model, make_grid('trailing', steps, 1.), x0))
+        def run_o(): list(ours(model, torch.cat([SCHEDULE.sample_sigmas(steps)[:-1].double(), torch.zeros(1)]), x0))
         def run_p(): peer_loop(cls, kw, steps, x0)
         for r in range(repeats + 1):
             for side, fn in ((('ours', run_o), ('peer', run_p)) if r % 2 else (('peer', run_p), ('ours', run_o))):
@@ -228,102 +408,108 @@ def time_overhead(steps: int=50, repeats: int=7, batch: int=1) -> list:
         rows.append(dict(method=method, steps=steps, batch=batch, ours_us=1e6 * o, peer_us=1e6 * p, ratio=o / p))
     return rows
 
-# ---------------------------------------------------------------- reduced run for CI
-REDUCED = dict(problem='mixture16', batch=128, ref_steps=200, budgets=(10, 20))
-
-def reduced_headline() -> list:
-    "The headline ratios at 10 and 20 evaluations on a small batch of the tuning problem (seconds; tests/ rerun it)."
-    prob = make_problem(REDUCED['problem'], REDUCED['batch'], REDUCED['ref_steps'])
-    return headline(run_ode(prob, budgets=REDUCED['budgets']), budgets=REDUCED['budgets'])
-
 # ---------------------------------------------------------------- output
+QUICK = dict(n_dev=32, n_fresh=64, ref_steps=100, unet=(4, 16), fd_n=64, budgets=(5, 10), cal_batch=64)
+FULL = dict(n_dev=256, n_fresh=512, ref_steps=500, unet=(16, 64), fd_n=539, budgets=BUDGETS, cal_batch=512)
+
 def write_json(obj, path):
     "Write atomically (temp file + os.replace)."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix='.json')
-    with os.fdopen(fd, 'w') as f: json.dump(obj, f, indent=1)
+    with os.fdopen(fd, 'w') as f: json.dump(obj, f, indent=None, separators=(',', ':'))
     os.chmod(tmp, 0o644); os.replace(tmp, path)
 
-def plot(results: dict, path):
-    import matplotlib; matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    probs = results['problems']
-    fig, axs = plt.subplots(1, len(probs), figsize=(4 * len(probs), 3.2))
-    for ax, p in zip(np.atleast_1d(axs), probs):
-        for side, kind, grids, style in (('ours', 'restricted', RESTRICTED, 'C0--'),
-                                         ('peer', 'restricted', RESTRICTED, 'C1--'),
-                                         ('ours', 'best grid', GRIDS, 'C0-'), ('peer', 'best grid', GRIDS, 'C1-')):
-            ys = [best(p['rows'], side, b, 'median', grids)['median'] for b in results['budgets']]
-            ax.loglog(results['budgets'], ys, style, marker='o', ms=3, label=f'{side}, {kind}')
-        ax.set(title=p['name'], xlabel='model evaluations', ylabel='median error')
-        ax.minorticks_off(); ax.set_xticks(results['budgets'], [str(b) for b in results['budgets']])
-    np.atleast_1d(axs)[0].legend(fontsize=7)
-    fig.tight_layout(); fig.savefig(path, dpi=100, bbox_inches='tight'); plt.close(fig)
+def _compact(rows: list) -> dict:
+    "Dev rows as columns (the JSON stays small)."
+    keys = ['side', 'sampler', 'grid', 'end', 'budget', 'nfe', 'median', 'rms', 'error']
+    fmt = lambda v: round(v, 6 - int(math.floor(math.log10(abs(v))))) if isinstance(v, float) and math.isfinite(v) \
+        and v != 0 else (None if isinstance(v, float) and not math.isfinite(v) else v)
+    return dict(keys=keys, rows=[[fmt(r.get(k)) for k in keys] for r in rows])
 
-def report(results: dict):
-    for p in results['problems']:
-        print(f"\n{p['name']}: σ_data {p['sigma_data']:.3f}, batch {p['batch']}, "
-              f"reference self-error {p['ref_error_half_steps']:.1e}")
-        for h in p['headline']:
-            print(f"  {h['grids']:10s} NFE {h['budget']:2d} {h['stat']:6s} ours/peer {h['ratio']:.2f}  "
-                  f"({h['ours']:.3e} {h['ours_name']}  vs  {h['peer']:.3e} {h['peer_name']})")
-    for p in results.get('sde', []):
-        print(f"\nstochastic, {p['name']} (sliced W2, floor {p['rows'][0]['sw2']:.4f})")
-        for r in p['ratios']:
-            print(f"  NFE {r['budget']:2d} ours {r['ours']:.4f} ({r['ours_name']})  "
-                  f"peer {r['peer']:.4f} ({r['peer_name']})  ratio {r['ratio']:.2f}")
-    for r in results.get('overhead', []):
-        print(f"overhead {r['method']:28s} ours {r['ours_us']:7.1f} us/step  "
-              f"diffusers {r['peer_us']:7.1f} us/step  ratio {r['ratio']:.2f}")
+def settings_list() -> dict:
+    "The frozen settings with their origins, for the JSON."
+    return dict(ours={k: s['origin'] for k, s in OURS.items()},
+                peers={k: dict(cls=v['cls'].__name__, kw={a: str(b) for a, b in v['kw'].items()},
+                               step_kw=v['step_kw'], origin=v['origin']) for k, v in PEERS.items()})
 
-def sde_ratios(rows, budgets=(10, 20, 50)) -> list:
-    out = []
-    for b in budgets:
-        o = min((r for r in rows if r['side'] == 'ours' and r['budget'] == b), key=lambda r: r['sw2'])
-        p = min((r for r in rows if r['side'] == 'peer' and r['budget'] == b), key=lambda r: r['sw2'])
-        out.append(dict(budget=b, ratio=o['sw2'] / p['sw2'], ours=o['sw2'], peer=p['sw2'],
-                        ours_name=f"{o['sampler']}, {o['grid']}", peer_name=f"{p['sampler']}, {p['grid']}"))
-    return out
+def run_problem(name: str, cfg: dict, res: dict, probs: list):
+    t0 = time.time()
+    n_dev, n_fresh = cfg['unet'] if name == 'digits_unet' else (cfg['n_dev'], cfg['n_fresh'])
+    p = make_problem(name, n_dev, n_fresh, cfg['ref_steps'])
+    p['rows'], skipped = run_dev(p, cfg['budgets'])
+    print(f'{name}: dev sweep {time.time() - t0:.0f} s', flush=True)
+    head = headline(p, p['rows'], cfg['budgets'])
+    fitted, fcells = [], []
+    if name != 'digits_unet':
+        try: fitted += fit_calibrated(p, [b for b in FITTED_BUDGETS if b in cfg['budgets']])
+        except Exception as e: res['not_run'].append(f'samples_calibrated on {name}: {type(e).__name__}: {e}')
+    else: res['not_run'].append('samples_calibrated on digits_unet: not run (its fits cost minutes per grid here)')
+    if tune_sampler is None: res['not_run'].append(f'tune_sampler on {name}: smalldiffusion.tuning is missing')
+    else:
+        try: fitted += fit_tuner(p, cfg['budgets'])
+        except Exception as e: res['not_run'].append(f'tune_sampler on {name}: {type(e).__name__}: {str(e)[:200]}')
+    fcells = fitted_cells(p, p['rows'], fitted)
+    keep = {k: p[k] for k in ('name', 'sigma_data', 'ref_error_half_steps', 'tuned_here', 'train_seconds',
+                              'ref_seconds', 'sig_min', 'sig_max')}
+    entry = dict(**keep, n_dev=n_dev, n_fresh=n_fresh, grids=list(grids_of(p)), skipped=skipped,
+                 failed=sorted({r['sampler'] + ' (' + r['error'] + ')' for r in p['rows'] if 'error' in r}),
+                 dev=_compact(p['rows']), headline=head, fitted=fcells)
+    res['problems'].append(entry); probs.append(p)
+    if p['mixture'] is not None and name != 'flow16': res['sde'].append(run_sde(p, [b for b in SDE_BUDGETS
+                                                                                      if b in cfg['budgets']] or [10]))
+    if name == 'digits_unet': res['fd'] = fd_scores(p, p['rows'], cfg['fd_n'], cfg['budgets'])
+    entry['seconds'] = time.time() - t0
+    print(f'{name}: {entry["seconds"]:.0f} s', flush=True)
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--quick', action='store_true', help='small batches and references (smoke run)')
-    p.add_argument('--problems', nargs='+', default=['mixture16', 'wide4', 'digits_mlp'])
-    p.add_argument('--out', default=str(RESULTS))
-    p.add_argument('--plot-only', action='store_true', help='only redraw samplers.png from the samplers.json in --out')
-    args = p.parse_args(argv)
-    if args.plot_only:
-        return plot(json.loads((Path(args.out) / 'samplers.json').read_text()), Path(args.out) / 'samplers.png')
+    global CAL_BATCH
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--quick', action='store_true', help='small draws, budgets 5 and 10 (development)')
+    ap.add_argument('--problems', nargs='+', default=list(PROBLEMS))
+    ap.add_argument('--out', default=str(RESULTS))
+    ap.add_argument('--no-overhead', action='store_true')
+    ap.add_argument('--plot-only', action='store_true', help='only redraw samplers.png from the samplers.json in --out')
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    if args.plot_only: return plot(json.loads((out / 'samplers.json').read_text()), out / 'samplers.png')
     warnings.filterwarnings('ignore')
     from diffusers.utils import logging as dlog; dlog.set_verbosity_error()
-    batch, ref_steps, sde_n = (128, 200, 256) if args.quick else (1024, 1000, 2000)
-    out = Path(args.out); t_all = time.time()
+    cfg = QUICK if args.quick else FULL
+    CAL_BATCH, t_all = cfg['cal_batch'], time.time()
     hardware = (f'{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, no GPU'
                 if not torch.cuda.is_available() else torch.cuda.get_device_name())
-    results = dict(budgets=list(BUDGETS), settings=dict(ours=len(OURS), peers=len(PEERS)), hardware=hardware,
-                   problems=[], sde=[])
-    for name in args.problems:
-        t0 = time.time(); prob = make_problem(name, batch, ref_steps)
-        rows = run_ode(prob)
-        keep = {k: prob[k] for k in ('name', 'sigma_data', 'ref_error_half_steps', 'tuned_here', 'train_seconds',
-                                     'ref_seconds')}
-        results['problems'].append(dict(**keep, batch=batch, rows=rows, headline=headline(rows),
-                                        seconds=time.time() - t0,
-                                        calibration_seconds=CAL_SECONDS.get(prob['key'], 0.)))
-        print(f'{name}: {time.time() - t0:.0f} s', flush=True)
-        if prob['mixture'] is not None:
-            t0 = time.time(); srows = run_sde(prob, sde_n)
-            results['sde'].append(dict(name=name, n=sde_n, rows=srows, ratios=sde_ratios(srows),
-                                       seconds=time.time() - t0))
-    results['overhead'] = time_overhead()
-    if 'mixture16' in args.problems and not args.quick:
-        write_json(dict(config=REDUCED, headline=reduced_headline()), out / 'ordering_reduced.json')
-    results['seconds'] = time.time() - t_all
-    write_json(results, out / 'samplers.json')
-    plot(results, out / 'samplers.png')
-    report(results)
-    print(f"\n{results['seconds']:.0f} s; wrote {out / 'samplers.json'} and {out / 'samplers.png'}")
-    return results
+    res = dict(budgets=list(cfg['budgets']), quick=args.quick, config={k: v for k, v in cfg.items()},
+               hardware=hardware, settings=settings_list(), problems=[], sde=[], not_run=[],
+               seeds=dict(dev=DEV_SEED, fresh=FRESH_SEED, calibration=CAL_SEED, data=DATA_SEED))
+    probs = []
+    for name in args.problems: run_problem(name, cfg, res, probs)
+    res['single'] = single_setting(probs, cfg['budgets'])
+    if recommended is None: res['not_run'].append('recommended: smalldiffusion.tuning is missing')
+    else: res['recommended'] = recommended_vs_peer(probs, res['single'], cfg['budgets'])
+    if not args.no_overhead: res['overhead'] = time_overhead()
+    res['seconds'] = time.time() - t_all
+    write_json(res, out / 'samplers.json'); plot(res, out / 'samplers.png')
+    for line in res['not_run']: print('not run:', line)
+    print(f"\n{res['seconds']:.0f} s; wrote {out / 'samplers.json'} and {out / 'samplers.png'}")
+    return res
+
+def plot(res: dict, path):
+    "Fresh-draw RMS error of each side's dev pick per budget (every grid: solid; trailing and Karras: dashed)."
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    probs = res['problems']
+    fig, axs = plt.subplots(1, len(probs), figsize=(3.6 * len(probs), 3.4))
+    for ax, p in zip(np.atleast_1d(axs), probs):
+        for side, kind, style in (('ours', 'restricted', 'C0--'), ('peer', 'restricted', 'C1--'),
+                                  ('ours', 'every grid', 'C0-'), ('peer', 'every grid', 'C1-')):
+            h = [h for h in p['headline'] if h['grids'] == kind and h['stat'] == 'rms']
+            ax.loglog([c['budget'] for c in h], [c[side] for c in h], style, marker='o', ms=3,
+                      label=f"{'ours' if side == 'ours' else 'diffusers'}, {kind}")
+        ax.set_title(p['name'], fontsize=10); ax.set_xlabel('model evaluations', fontsize=9)
+        ax.minorticks_off(); ax.set_xticks(res['budgets'], [str(b) for b in res['budgets']])
+    np.atleast_1d(axs)[0].set_ylabel('RMS error, fresh draws', fontsize=9)
+    np.atleast_1d(axs)[0].legend(fontsize=8)
+    fig.tight_layout(); fig.savefig(path, dpi=110, bbox_inches='tight'); plt.close(fig)
 
 if __name__ == '__main__':
     main()

@@ -2,106 +2,129 @@
 
     python benchmarks/tables.py [benchmarks/results/samplers.json]
 
-Prints the two headlines (ours / best peer on the trailing and Karras grids only, and on every grid), each with the
-median and the RMS error per problem and budget, then the stochastic and the overhead ratios, ready to paste.
+Every ratio is ours / diffusers' on the fresh draws, with its paired bootstrap 95% interval; a lead (trail) is a cell
+whose whole interval lies below (above) 1, anything else a tie. Nothing here is typed by hand.
 """
-import json, math, sys
+import json, sys
 from pathlib import Path
 
 DEFAULT = Path(__file__).parent / 'results' / 'samplers.json'
+HEADLINES = {'restricted': '(1) fixed methods, trailing and Karras grids',
+             'every grid': '(2) fixed methods, every grid'}
+
+def fmt(c: dict) -> str:
+    "ratio [lo, hi] and the verdict of a cell."
+    return f"{c['ratio']:.2f} [{c['lo']:.2f}, {c['hi']:.2f}] {c['verdict']}"
+
+def headline_cells(res: dict, grids: str) -> list:
+    return [h for p in res['problems'] for h in p['headline'] if h['grids'] == grids]
 
 def headline_table(res: dict, grids: str) -> str:
-    "ours / best peer, one row per problem and statistic, one column per budget."
+    "ours / best peer on fresh draws, one row per problem and statistic, one column per budget."
     budgets = res['budgets']
-    lines = ['| problem | error | ' + ' | '.join(f'NFE {b}' for b in budgets) + ' |',
-             '|---|---|' + '---|' * len(budgets)]
+    lines = ['| problem | error | ' + ' | '.join(f'NFE {b}' for b in budgets) + ' |', '|---|---|' + '---|' * len(budgets)]
     for p in res['problems']:
-        name = p['name'] + (' (tuned here)' if p['tuned_here'] else '')
-        for stat in ('median', 'rms'):
-            cells = {h['budget']: h for h in p['headline'] if h['grids'] == grids and h['stat'] == stat}
-            lines.append(f"| {name} | {stat} | " + ' | '.join(f"{cells[b]['ratio']:.2f}" for b in budgets) + ' |')
+        name = p['name'] + (' (settings chosen here)' if p['tuned_here'] else '')
+        for st in ('median', 'rms'):
+            cells = {h['budget']: h for h in p['headline'] if h['grids'] == grids and h['stat'] == st}
+            lines.append(f'| {name} | {st} | ' + ' | '.join(fmt(cells[b]) for b in budgets) + ' |')
     return '\n'.join(lines)
 
-def winners_table(res: dict, grids: str) -> str:
-    "Which sampler and grid was best on each side (median error)."
-    budgets = res['budgets']
-    lines = ['| problem | side | ' + ' | '.join(f'NFE {b}' for b in budgets) + ' |',
-             '|---|---|' + '---|' * len(budgets)]
-    for p in res['problems']:
-        cells = {h['budget']: h for h in p['headline'] if h['grids'] == grids and h['stat'] == 'median'}
-        for side in ('ours', 'peer'):
-            lines.append(f"| {p['name']} | {side} | "
-                         + ' | '.join(f"{cells[b][side + '_name']} ({cells[b][side]:.2g})" for b in budgets) + ' |')
+def absolute_table(res: dict, grids: str, st: str='rms') -> str:
+    "The two picks of each cell (dev-picked) and their absolute fresh errors."
+    lines = ['| problem | NFE | ours (picked on dev) | error | diffusers (picked on dev) | error |', '|---|---|---|---|---|---|']
+    for h in headline_cells(res, grids):
+        if h['stat'] == st:
+            lines.append(f"| {h['problem']} | {h['budget']} | {h['ours_name']} | {h['ours']:.3g} | {h['peer_name']} | "
+                         f"{h['peer']:.3g} |")
     return '\n'.join(lines)
 
-def single_setting(res: dict, side: str, grids=('trailing', 'karras')) -> tuple:
-    """The one (sampler, grid, end) of `side` whose errors, over every problem, budget and statistic, are closest to the
-    best of both sides in geometric mean: (geometric mean, worst ratio, its name)."""
-    ratios = {}
+def fitted_table(res: dict) -> str:
+    "(3) fitted methods against the best fixed peer (every grid), with their calibration cost."
+    lines = ['| problem | method | NFE | error | ours / best peer | fitted on | calibration s | calibration calls |',
+             '|---|---|---|---|---|---|---|---|']
     for p in res['problems']:
-        for b in res['budgets']:
-            cell = [r for r in p['rows'] if r['budget'] == b and r['grid'] in grids]
-            for stat in ('median', 'rms'):
-                top = min(r[stat] for r in cell if math.isfinite(r[stat]))
-                for r in cell:
-                    if r['side'] == side:
-                        key = (r['sampler'], r['grid'], r['end'])
-                        ratios.setdefault(key, []).append(r[stat] / top if math.isfinite(r[stat]) else math.inf)
-    n = max(len(v) for v in ratios.values())
-    score = {k: math.exp(sum(map(math.log, v)) / n) for k, v in ratios.items() if len(v) == n}
-    k = min(score, key=score.get)
-    return score[k], max(ratios[k]), f"{k[0]}, {k[1]}" + (', to σ_min' if k[2] == 'sigma_min' else '')
-
-def single_setting_table(res: dict) -> str:
-    "One setting per side for every problem and budget (trailing and Karras grids): its error / the best of both sides."
-    lines = ['| side | the one setting | geometric mean | worst |', '|---|---|---|---|']
-    for side in ('ours', 'peer'):
-        g, w, name = single_setting(res, side)
-        lines.append(f'| {side} | {name} | {g:.2f} | {w:.1f} |')
+        for c in p['fitted']:
+            lines.append(f"| {p['name']} | {c['method']} | {c['budget']} | {c['stat']} | {fmt(c)} | {c['ours_name']} | "
+                         f"{c['calibration_seconds']:.0f} | {c['calibration_calls']:,} |")
     return '\n'.join(lines)
 
-# ratios this close to 1 are the same algorithm on both sides (ours in float64, diffusers' step() in float32)
-TIE = 1e-4
+def single_table(res: dict) -> str:
+    "(4) one setting per side for every problem, budget and statistic."
+    s = res['single']
+    g = s['geomean']
+    return '\n'.join([
+        '| side | the one setting (chosen on dev draws) | dev score: geometric mean of error / best of anyone |',
+        '|---|---|---|',
+        f"| ours | {s['ours']['name']} | {s['ours']['dev_score']:.2f} |",
+        f"| diffusers | {s['peer']['name']} | {s['peer']['dev_score']:.2f} |",
+        '', f"On fresh draws, ours / diffusers' one setting, geometric mean over {g['cells']} cells: {fmt(g)}; per cell: "
+        + counts_text(s['cells']) + '.'])
+
+def recommended_table(res: dict) -> str:
+    "(5) `recommended(schedule, nfe)` against the peers' best single setting."
+    if 'recommended' not in res: return 'Not run: ' + '; '.join(l for l in res['not_run'] if 'recommended' in l)
+    r = res['recommended']
+    lines = ['| problem | NFE | error | recommended / diffusers\' one setting | recommended error |',
+             '|---|---|---|---|---|']
+    lines += [f"| {c['problem']} | {c['budget']} | {c['stat']} | {fmt(c)} | {c['ours']:.3g} |" for c in r['cells']]
+    return '\n'.join(lines + ['', f"Geometric mean over {r['geomean']['cells']} cells, against {r['peer']}: "
+                              f"{fmt(r['geomean'])}; per cell: {counts_text(r['cells'])}."])
+
+def counts_text(cells: list) -> str:
+    n = {v: sum(c['verdict'] == v for c in cells) for v in ('lead', 'tie', 'trail')}
+    return f"{n['lead']} leads, {n['tie']} ties, {n['trail']} trails of {len(cells)}"
 
 def summary(res: dict) -> str:
-    "Markdown bullets counting, per headline, the cells where ours lead, tie and trail (naming the trailing ones)."
+    "Counts of leads, ties and trails per headline (each trail and lead with its interval)."
     out = []
-    for kind, label in (('restricted', 'Trailing and Karras grids (a)'), ('best grid', 'Every grid (b)')):
-        cells = [(p['name'], h) for p in res['problems'] for h in p['headline'] if h['grids'] == kind]
-        ahead = [c for c in cells if c[1]['ratio'] < 1 - TIE]
-        behind = [c for c in cells if c[1]['ratio'] > 1 + TIE]
-        half = [c for c in cells if c[1]['budget'] in (10, 20) and c[1]['ratio'] <= 0.5]
-        mid = [c for c in cells if c[1]['budget'] in (10, 20)]
-        cal = [c for c in ahead if c[1]['ours_name'].startswith('samples_calibrated')]
-        line = (f"*{label}:* ours ahead in {len(ahead)} of {len(cells)} cells, "
-                f"equal in {len(cells) - len(ahead) - len(behind)} "
-                f"(the same algorithm on both sides), behind in {len(behind)}")
-        if behind:
-            line += ' (' + '; '.join(f"{n} {h['stat']} at {h['budget']}: {h['ratio']:.2f} against {h['peer_name']}"
-                                     for n, h in behind) + ')'
-        line += (f". {len(cal)} of the leads come from `samples_calibrated`; at 10 and 20 evaluations {len(half)} of "
-                 f"{len(mid)} cells reach the aim of 0.5 or less.")
-        out.append('- ' + line)
-    (go, wo, no), (gp, wp, np_) = single_setting(res, 'ours'), single_setting(res, 'peer')
-    out.append("- *One setting for everything* (trailing and Karras grids, error / best of both sides, "
-               f"geometric mean): ours {go:.2f} ({no}), peers {gp:.2f} ({np_}); the leads above are a "
-               "best-of-settings result, taken on both sides alike.")
-    sde = [r for p in res.get('sde', []) for r in p['ratios']]
-    if sde:
-        out.append(f"- *Stochastic:* ours ahead in {sum(r['ratio'] < 1 - TIE for r in sde)} of {len(sde)} cells, "
-                   f"equal in {sum(abs(r['ratio'] - 1) <= TIE for r in sde)}, "
-                   f"behind in {sum(r['ratio'] > 1 + TIE for r in sde)}.")
+    for kind, label in HEADLINES.items():
+        cells = headline_cells(res, kind)
+        line = f'- *{label}:* {counts_text(cells)} cells'
+        trails = [c for c in cells if c['verdict'] == 'trail']
+        if trails: line += '; trails: ' + '; '.join(f"{c['problem']} {c['stat']} at {c['budget']}: {fmt(c)}"
+                                                    for c in trails)
+        out.append(line + '.')
+    fitted = [c for p in res['problems'] for c in p['fitted']]
+    if fitted: out.append(f'- *(3) fitted methods vs the best fixed peer:* {counts_text(fitted)} cells.')
+    out.append(f"- *(4) one setting each:* ours ({res['single']['ours']['name']}) / diffusers' "
+               f"({res['single']['peer']['name']}): {fmt(res['single']['geomean'])} in geometric mean; per cell "
+               f"{counts_text(res['single']['cells'])}.")
+    if 'recommended' in res:
+        out.append(f"- *(5) recommended default / diffusers' one setting:* {fmt(res['recommended']['geomean'])}; "
+                   f"per cell {counts_text(res['recommended']['cells'])}.")
+    sde = [c for s in res.get('sde', []) for c in s['cells']]
+    if sde: out.append(f"- *Stochastic (sliced W2):* {counts_text(sde)} cells "
+                       f"({sum(c['inside_floor'] for c in sde)} gaps inside the fresh-vs-fresh floor).")
+    if res.get('fd'): out.append(f"- *digits U-Net, Fréchet distance:* {counts_text(res['fd']['cells'])} budgets.")
     if res.get('overhead'):
         out.append(f"- *Overhead:* ours / diffusers' `step()` from {min(r['ratio'] for r in res['overhead']):.2f} to "
                    f"{max(r['ratio'] for r in res['overhead']):.2f} per step outside the model call.")
     return '\n'.join(out)
 
 def sde_table(res: dict) -> str:
-    lines = ['| problem | NFE | ours (sliced W2) | best peer | ours / peer |', '|---|---|---|---|---|']
-    for p in res.get('sde', []):
-        for r in p['ratios']:
-            lines.append(f"| {p['name']} | {r['budget']} | {r['ours']:.4f} {r['ours_name']} | "
-                         f"{r['peer']:.4f} {r['peer_name']} | {r['ratio']:.2f} |")
+    lines = ['| problem | NFE | ours (sliced W2) | diffusers | ours / diffusers | floor |', '|---|---|---|---|---|---|']
+    for s in res.get('sde', []):
+        for c in s['cells']:
+            lines.append(f"| {s['name']} | {c['budget']} | {c['ours']:.4f} {c['ours_name']} | {c['peer']:.4f} "
+                         f"{c['peer_name']} | {fmt(c)} | {c['floor']:.4f} |")
+    return '\n'.join(lines)
+
+def fd_table(res: dict) -> str:
+    "The U-Net's Fréchet distances: the dev picks (ratio with interval) and every default."
+    fd = res.get('fd')
+    if not fd: return 'Not run.'
+    lines = [f"Floor (held-out vs {fd['n']} training digits): {fd['floor']:.2f}", '',
+             '| NFE | ours (dev pick) FD | diffusers (dev pick) FD | ours / diffusers |', '|---|---|---|---|']
+    lines += [f"| {c['budget']} | {c['ours']:.2f} {c['ours_name']} | {c['peer']:.2f} {c['peer_name']} | {fmt(c)} |"
+              for c in fd['cells']]
+    lines += ['', '| side | setting (defaults) | ' + ' | '.join(f"NFE {b}" for b in res['budgets']) + ' |',
+              '|---|---|' + '---|' * len(res['budgets'])]
+    rows = {}
+    for r in fd['rows']:
+        if r['default']: rows.setdefault((r['side'], r['sampler']), {})[r['budget']] = r['fd']
+    lines += [f"| {s} | {n} | " + ' | '.join(f"{v.get(b, float('nan')):.2f}" for b in res['budgets']) + ' |'
+              for (s, n), v in rows.items()]
     return '\n'.join(lines)
 
 def overhead_table(res: dict) -> str:
@@ -110,19 +133,28 @@ def overhead_table(res: dict) -> str:
         lines.append(f"| {r['method']} | {r['ours_us']:.0f} | {r['peer_us']:.0f} | {r['ratio']:.2f} |")
     return '\n'.join(lines)
 
+def failed_table(res: dict) -> str:
+    "Settings that did not run on a problem or failed on some grid, end or budget, with diffusers' error."
+    lines = ['| problem | setting (error) |', '|---|---|']
+    for p in res['problems']:
+        lines += [f"| {p['name']} | {f} |" for f in p['failed']]
+    return '\n'.join(lines)
+
 def main(path=DEFAULT):
     res = json.loads(Path(path).read_text())
-    print(f"Sampler benchmark ({res['hardware']}, {res['seconds'] / 60:.0f} min). ours / best peer, lower is better:\n")
-    print('(a) trailing and Karras grids only\n\n' + headline_table(res, 'restricted') + '\n')
-    print('(b) every grid (trailing, Karras, sigmas_trig with the data std, calibrated on the model at 5-20 '
-          'evaluations)\n\n' + headline_table(res, 'best grid') + '\n')
-    print('Best on each side, restricted grids (median error)\n\n' + winners_table(res, 'restricted') + '\n')
-    print('Best on each side, every grid (median error)\n\n' + winners_table(res, 'best grid') + '\n')
-    print('One setting for everything (trailing and Karras grids; error / best of both sides)\n\n'
-          + single_setting_table(res) + '\n')
-    print('Stochastic samplers, sliced W2 to fresh draws, best grid on each side\n\n' + sde_table(res) + '\n')
+    print(f"Sampler benchmark ({res['hardware']}, {res['seconds'] / 60:.0f} min). ours / diffusers on fresh draws, "
+          "[95% interval], lower is better:\n")
+    for kind, label in HEADLINES.items():
+        print(label + '\n\n' + headline_table(res, kind) + '\n\nAbsolute RMS errors\n\n' + absolute_table(res, kind) + '\n')
+    print('(3) fitted methods\n\n' + fitted_table(res) + '\n')
+    print('(4) one setting for everything\n\n' + single_table(res) + '\n')
+    print('(5) the recommended default\n\n' + recommended_table(res) + '\n')
+    print('Stochastic samplers\n\n' + sde_table(res) + '\n')
+    print('digits U-Net, Fréchet distance\n\n' + fd_table(res) + '\n')
     print('Overhead outside the model call (trivial model, batch 1, 50 steps)\n\n' + overhead_table(res) + '\n')
+    print('Recorded failures\n\n' + failed_table(res) + '\n')
     print('Summary\n\n' + summary(res))
+    for line in res['not_run']: print('- not run:', line)
 
 if __name__ == '__main__':
     main(*sys.argv[1:])

@@ -1,16 +1,18 @@
-"""The sampler benchmark's harness (benchmarks/samplers.py): grids injected right, calls counted, and the ordering at
-10 and 20 NFE."""
-import importlib.util, itertools, json, math
+"""The sampler benchmark's protocol (benchmarks/samplers.py): grids injected right, calls counted, dev and fresh noise
+apart, every run scored where it stops, intervals and ties, every diffusers variant run or recorded, no fitted row in
+the fixed-method headline. Tiny configurations: seconds."""
+import importlib.util, json, math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-from diffusers import DPMSolverMultistepScheduler, UniPCMultistepScheduler, HeunDiscreteScheduler
+from diffusers import UniPCMultistepScheduler
 
 from smalldiffusion.samplers import samples_dpmpp_2m, samples_heun
-from smalldiffusion.mixture import GaussianMixture, GaussianMixtureDenoiser
 
 ROOT = Path(__file__).parents[1]
+RESULTS = ROOT / 'benchmarks' / 'results' / 'samplers.json'
 
 @pytest.fixture(scope='module')
 def bench():
@@ -18,70 +20,98 @@ def bench():
     mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
     return mod
 
+@pytest.fixture(scope='module')
+def mix16(bench): return bench.make_problem('mixture16', 16, 24, 40)
+
+@pytest.fixture(scope='module')
+def res(): return json.loads(RESULTS.read_text())
+
 @pytest.mark.parametrize('grid', ['trailing', 'karras'])
-def test_our_grids_are_the_peers_native_grids(bench, grid):
+def test_our_grids_are_the_peers_native_grids(bench, mix16, grid):
     """Injecting our trailing/Karras grid changes nothing: diffusers builds the same σ's. Both sides take ᾱ from a
     float32 cumulative product of 1000 factors, so they agree to about 1000 float32 epsilons: 1e-4 relative."""
     sch = UniPCMultistepScheduler(**bench.BETAS, final_sigmas_type='zero', **(
         dict(timestep_spacing='trailing') if grid == 'trailing' else dict(use_karras_sigmas=True)))
     sch.set_timesteps(10)
-    torch.testing.assert_close(bench.make_grid(grid, 10, 1.), sch.sigmas.double(), rtol=1e-4, atol=0)
+    torch.testing.assert_close(bench.make_grid(mix16, grid, 10), sch.sigmas.double(), rtol=1e-4, atol=0)
 
 @pytest.mark.parametrize('grid', ['trailing', 'karras', 'trig'])
-def test_injected_peer_equals_our_implementation(bench, grid):
+def test_injected_peer_equals_our_implementation(bench, mix16, grid):
     "On any injected grid diffusers' DPM-Solver++(2M) and Heun give our samplers' result: the σ's and calls are right."
-    model = GaussianMixtureDenoiser(GaussianMixture.random(k=4, dim=8, seed=0))
-    x = bench.SIG_MAX * torch.randn(16, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    for cls, kw, ours, nfe, calls in [
-            (DPMSolverMultistepScheduler, dict(final_sigmas_type='zero'), samples_dpmpp_2m, 10, 10),
-            (HeunDiscreteScheduler, {}, samples_heun, 10, 9)]:
-        out, n = bench.run_peer(cls, kw, grid, nfe, x, model, 1.)
-        ref = list(ours(model, bench.make_grid(grid, bench.peer_steps(cls, nfe), 1.), xt=x))[-1]
-        # diffusers' step() computes in float32 even for float64 input: float32 rounding (1.2e-7) grown over 10 steps
-        # and the VP rescaling, so 1e-5 of the sample's scale
-        torch.testing.assert_close(out, ref, rtol=0, atol=1e-5 * float(ref.abs().max()))
+    x = mix16['x']['dev']
+    for name, ours, calls in [('DPM-Solver++(2M)', samples_dpmpp_2m, 10), ('Heun', samples_heun, 9)]:
+        out, n = bench.run_peer(bench.PEERS[name], mix16, grid, 10, 'dev')
+        steps = bench.peer_steps(bench.PEERS[name]['cls'], 10)
+        mine = list(ours(mix16['model'], bench.make_grid(mix16, grid, steps), xt=x))[-1]
+        # diffusers' step() computes in float32 even for float64 input: 1e-5 of the sample's scale
+        torch.testing.assert_close(out, mine, rtol=0, atol=1e-5 * float(mine.abs().max()))
         assert n == calls                            # Heun: 2 calls per step but 1 for the last, so 9 in a budget of 10
 
-def test_every_row_within_budget_and_finite_for_ours(bench):
-    prob = bench.make_problem('wide4', 16, 50)
-    rows = bench.run_ode(prob, budgets=(5,), peers=['DDIM', 'UniPC-3 bh2, no lower-order final', 'DEIS-2'])
-    assert {r['grid'] for r in rows if r['sampler'] == 'DDIM'} == {'trailing'}   # DDIM takes no injected grid
-    every = set(itertools.product(bench.GRIDS, bench.ENDS))                    # the peers get every grid and end we get
-    assert {(r['grid'], r['end']) for r in rows if r['sampler'] == 'UniPC-3 bh2, no lower-order final'} == every
-    assert {(r['grid'], r['end']) for r in rows if r['sampler'] == 'DEIS-2'} == {(g, 'sigma_min') for g in bench.GRIDS}
-    for name in bench.OURS:
-        grids = bench.GRIDS[:3] if name == 'samples_heun' else bench.GRIDS    # calibrated grids: one call per step
-        have = {(r['grid'], r['end']) for r in rows if r['sampler'] == name}
-        assert have == set(itertools.product(grids, bench.ENDS))
-    assert all(r['nfe'] <= r['budget'] for r in rows)
-    assert all(math.isfinite(r['median']) for r in rows if r['side'] == 'ours')
-    failed = [r for r in rows if 'error' in r]                  # UniPC without lower-order final cannot reach σ = 0
-    assert failed and all(r['sampler'].startswith('UniPC') for r in failed)
+def test_dev_and_fresh_noise_disjoint(bench, mix16):
+    "Different seeds, no shared draw, and seed ranges that cannot meet for any problem or noise kind."
+    dev, fresh = mix16['x']['dev'], mix16['x']['fresh']
+    assert not any(torch.equal(a, b) for a in dev for b in fresh)
+    assert (torch.cdist(dev, fresh) > 1).all()                      # σ_max-scale noise: far apart, never equal
+    seeds = [s + 100 * i for s in (bench.DEV_SEED, bench.FRESH_SEED, bench.CAL_SEED, bench.DATA_SEED)
+             for i in range(len(bench.PROBLEMS)) for s in (s, s + 50, s + 60, s + 77)]
+    assert len(seeds) == len(set(seeds)) and min(seeds) > 7           # problem seeds are 0..7
 
-def test_ordering_at_10_and_20_nfe_has_not_regressed(bench):
-    """The reduced run (fixed seeds, float64) reproduces the committed ratios: a change that makes our best sampler
-    worse, or a peer better, at 10 or 20 evaluations fails here. Ours run in float64, but diffusers' step() works in
-    float32: a peer's error carries ~20 steps x 8 roundings x 2^-24 x |x| (|x| ~ 3), about 2e-5 absolute, up to 3e-3
-    of the smallest error compared (0.008); CPUs whose float32 exp/log round differently move the ratios by less than
-    that. A regression worth catching moves a ratio by percents."""
-    recorded = json.loads((ROOT / 'benchmarks' / 'results' / 'ordering_reduced.json').read_text())
-    assert recorded['config'] == {**bench.REDUCED, 'budgets': list(bench.REDUCED['budgets'])}
-    now = bench.reduced_headline()
-    cells = lambda headline: [(h['grids'], h['budget'], h['stat']) for h in headline]
-    assert cells(now) == cells(recorded['headline'])
-    for h, r in zip(now, recorded['headline']):
-        assert h['ratio'] <= r['ratio'] * (1 + 3e-3), (h, r)
-        assert (h['ratio'] < 1) == (r['ratio'] < 1), (h, r)
+def test_sigma_min_run_scored_at_sigma_min(bench):
+    """A run stopping at σ_min is scored against the fine solve's state at σ_min (not at 0), and a run to 0 against
+    its end: on wide4 (stds down to 0.006) a 50-step run is much closer to the reference where it stops."""
+    p = bench.make_problem('wide4', 16, 16, 200)
+    for end, other in (('sigma_min', 0.), ('zero', p['sig_min'])):
+        d, calls = bench.run_setting('ours', 'samples_eps_adams', p, 'karras', 50, 'dev', end)
+        x, _, sig_end = bench.sample_setting('ours', 'samples_eps_adams', p, 'karras', 50, 'dev', end)
+        assert sig_end == pytest.approx(p['sig_min'] if end == 'sigma_min' else 0., rel=1e-12, abs=0)
+        np.testing.assert_array_equal(d, bench.distances(x, bench.ref(p, 'dev', sig_end)))
+        assert np.median(d) < 0.6 * np.median(bench.distances(x, bench.ref(p, 'dev', other)))
 
-def test_calibrated_weights_lead_at_5_nfe(bench):
-    """At 5 evaluations, on the trailing and Karras grids with both ends, the best of `samples_calibrated` (weights
-    fitted on the model's own calibration noise) beats the best diffusers scheduler on the same grids, in median and
-    RMS error, on test noise it never saw. Float64 throughout except diffusers' float32 step(); the measured leads are
-    near 0.5 and 0.6, so no rounding can flip the comparison: a real regression of the fit does."""
-    prob = bench.make_problem('mixture16', 256, 200)
-    peers = ['DEIS-2, no lower-order final', 'DEIS-3', 'UniPC-3 bh1', 'UniPC-3 bh2',
-             'UniPC-2 bh2, no lower-order final', 'DPM++(3M)']
-    rows = bench.run_ode(prob, budgets=(5,), peers=peers, ours=[bench.CALIBRATED_SAMPLER], grids=bench.RESTRICTED)
-    for stat in ('median', 'rms'):
-        o, p = (bench.best(rows, side, 5, stat, bench.RESTRICTED) for side in ('ours', 'peer'))
-        assert o[stat] < p[stat], (stat, o, p)
+def test_intervals_and_ties(bench):
+    "The interval contains the point estimate; it decides: a tie when it contains 1."
+    rng = np.random.default_rng(0)
+    a = rng.exponential(size=200)
+    same = bench.bootstrap_ratio(a, a, 'rms')
+    assert same['ratio'] == 1 and same['verdict'] == 'tie'
+    lead = bench.bootstrap_ratio(0.5 * a, a * rng.uniform(0.9, 1.1, 200), 'median')
+    assert lead['lo'] <= lead['ratio'] <= lead['hi'] < 1 and lead['verdict'] == 'lead'
+    noisy = bench.bootstrap_ratio(a, rng.exponential(size=200), 'median')
+    assert noisy['lo'] <= noisy['ratio'] <= noisy['hi']
+    assert noisy['verdict'] == ('tie' if noisy['lo'] <= 1 <= noisy['hi'] else noisy['verdict'])
+    assert bench.verdict(0.8, 1.01) == 'tie' and bench.verdict(1.01, 1.2) == 'trail'
+
+def test_committed_cells_are_consistent(res):
+    "Every committed cell: interval around its point estimate, and the verdict its interval gives."
+    cells = ([h for p in res['problems'] for h in p['headline'] + p['fitted']] + res['single']['cells']
+             + [c for s in res['sde'] for c in s['cells']] + res.get('fd', {}).get('cells', []))
+    assert cells
+    for c in cells:
+        assert c['lo'] <= c['ratio'] <= c['hi'], c
+        v = 'lead' if c['hi'] < 1 else 'trail' if c['lo'] > 1 else 'tie'
+        assert c['verdict'] == v or (c['verdict'] == 'tie' and c.get('inside_floor')), c
+
+def test_fixed_headline_has_no_fitted_row(bench, res):
+    "The fixed-method headlines pick only from the frozen fixed settings; fitted methods are their own rows."
+    fixed = set(bench.OURS) | set(bench.PEERS)
+    assert not any(n.startswith(('samples_calibrated', 'tune_sampler')) for n in fixed)
+    for p in res['problems']:
+        for h in p['headline']:
+            for name in (h['ours_name'], h['peer_name']):
+                assert name.split(', ')[0] in fixed or name.rsplit(', ', 2)[0] in fixed or any(
+                    name.startswith(k + ', ') for k in fixed), name
+        assert all(c['method'].startswith(('samples_calibrated', 'tune_sampler')) for c in p['fitted'])
+
+def test_every_diffusers_variant_runs_or_is_recorded(bench):
+    "Every listed peer runs on every grid and end of each problem it applies to, or is recorded with its error."
+    for name in ('wide4', 'flow16'):
+        p = bench.make_problem(name, 4, 4, 20)
+        rows, skipped = bench.run_dev(p, budgets=(5,), ours=['samples_dpmpp_2m'])
+        for peer in bench.PEERS:
+            have = {(r['grid'], r['end']) for r in rows if r['sampler'] == peer}
+            if peer in skipped: assert not have and skipped[peer]; continue
+            want = {('trailing', 'zero')} if peer == 'DDIM' else {(g, e) for g in bench.grids_of(p) for e in bench.ENDS}
+            assert have == want, (name, peer)
+        ok = {r['sampler'] for r in rows if 'error' not in r}
+        assert all(r['nfe'] <= r['budget'] for r in rows)
+        if name == 'flow16':     # the flow forms and FlowMatch schedulers do run there
+            assert {'FlowMatchEuler', 'DPM-Solver++(2M) (flow sigmas)', 'UniPC-2 bh2 (flow sigmas)'} <= ok
