@@ -70,7 +70,7 @@ docs: dev
 readme: dev
 	$(PY) tools/build_docs.py --readme-only
 
-# samplers.py writes benchmarks/results/samplers.json, ordering_reduced.json and samplers.png (~20 min on 2 CPUs);
+# samplers.py writes benchmarks/results/samplers.json and samplers.png (about an hour on 2 CPUs);
 # tables.py prints the headline tables from that JSON
 bench: dev
 	$(PY) benchmarks/train_toy.py

@@ -44,7 +44,8 @@ def _multistep(flow: bool) -> dict:
                 kw = dict(solver_order=o, lower_order_final=lof, algorithm_type=alg, **fk)
                 cfg[f'{an}({o}M){tag}{sfx}'] = _peer(DPMSolverMultistepScheduler, kw, form=form)
                 cfg[f'{an} singlestep {o}{tag}{sfx}'] = _peer(DPMSolverSinglestepScheduler, kw, form=form)
-            cfg[f'DEIS-{o}{tag}{sfx}'] = _peer(DEISMultistepScheduler, dict(solver_order=o, lower_order_final=lof, **fk),
+            cfg[f'DEIS-{o}{tag}{sfx}'] = _peer(DEISMultistepScheduler,
+                                               dict(solver_order=o, lower_order_final=lof, **fk),
                                                form=form)
             for bh in ('bh1', 'bh2'):
                 for px in (True, False):

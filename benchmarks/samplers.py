@@ -1,4 +1,5 @@
-"""Sampler benchmark, held out: ours and diffusers' samplers on the same σ grids, at equal model evaluations, each side's
+"""Sampler benchmark, held out: ours and diffusers' samplers on the same σ grids, at equal model evaluations, each
+side's
 setting picked on development draws and scored on fresh ones.
 
 Protocol
@@ -339,7 +340,8 @@ def _sw_ratio(xo, xp, data, floor, seed=0) -> dict:
 FD_B = 200
 
 def fd_scores(p: dict, rows: list, n: int, budgets=BUDGETS) -> dict:
-    """DigitsFD of the U-Net's samples from fresh noise: each side's dev pick (RMS, every grid) and the defaults (ours on
+    """DigitsFD of the U-Net's samples from fresh noise: each side's dev pick (RMS, every grid) and the defaults (ours
+    on
     the schedule's grid to σ_min, as `sample_sigmas` gives; diffusers' with their default final σ = 0)."""
     from smalldiffusion.image import DigitsFD
     from protocol import _interval
@@ -352,7 +354,8 @@ def fd_scores(p: dict, rows: list, n: int, budgets=BUDGETS) -> dict:
     for b in budgets:
         picks = {s: pick(rows, s, b, 'rms', grids_of(p)) for s in ('ours', 'peer')}
         f = {}
-        for side, name, grid, end in [(r['side'], r['sampler'], r['grid'], r['end']) for r in picks.values()] + defaults:
+        runs = [(r['side'], r['sampler'], r['grid'], r['end']) for r in picks.values()] + defaults
+        for side, name, grid, end in runs:
             if (side, name, grid, end) in f: continue
             x, calls, _ = sample_setting(side, name, p, grid, b, 'fd', end)
             f[side, name, grid, end] = feats(x).double()
@@ -367,7 +370,8 @@ def fd_scores(p: dict, rows: list, n: int, budgets=BUDGETS) -> dict:
             r.append(frechet_distance(f[ko][j], fd.ref_feats) / frechet_distance(f[kp][j], fd.ref_feats))
         lo, hi, _ = _interval(np.array(r), o / q)
         out['cells'].append(dict(problem=p['name'], budget=b, ratio=o / q, lo=lo, hi=hi, ours=o, peer=q,
-                                 verdict=verdict(lo, hi), ours_name=where(picks['ours']), peer_name=where(picks['peer'])))
+                                 verdict=verdict(lo, hi), ours_name=where(picks['ours']),
+                                 peer_name=where(picks['peer'])))
     return out
 
 # ---------------------------------------------------------------- overhead

@@ -22,7 +22,8 @@ def headline_cells(res: dict, grids: str) -> list:
 def headline_table(res: dict, grids: str) -> str:
     "ours / best peer on fresh draws, one row per problem and statistic, one column per budget."
     budgets = res['budgets']
-    lines = ['| problem | error | ' + ' | '.join(f'NFE {b}' for b in budgets) + ' |', '|---|---|' + '---|' * len(budgets)]
+    lines = ['| problem | error | ' + ' | '.join(f'NFE {b}' for b in budgets) + ' |',
+             '|---|---|' + '---|' * len(budgets)]
     for p in res['problems']:
         name = p['name'] + (' (settings chosen here)' if p['tuned_here'] else '')
         for st in ('median', 'rms'):
@@ -32,7 +33,8 @@ def headline_table(res: dict, grids: str) -> str:
 
 def absolute_table(res: dict, grids: str, st: str='rms') -> str:
     "The two picks of each cell (dev-picked) and their absolute fresh errors."
-    lines = ['| problem | NFE | ours (picked on dev) | error | diffusers (picked on dev) | error |', '|---|---|---|---|---|---|']
+    lines = ['| problem | NFE | ours (picked on dev) | error | diffusers (picked on dev) | error |',
+             '|---|---|---|---|---|---|']
     for h in headline_cells(res, grids):
         if h['stat'] == st:
             lines.append(f"| {h['problem']} | {h['budget']} | {h['ours_name']} | {h['ours']:.3g} | {h['peer_name']} | "
@@ -58,7 +60,8 @@ def single_table(res: dict) -> str:
         '|---|---|---|',
         f"| ours | {s['ours']['name']} | {s['ours']['dev_score']:.2f} |",
         f"| diffusers | {s['peer']['name']} | {s['peer']['dev_score']:.2f} |",
-        '', f"On fresh draws, ours / diffusers' one setting, geometric mean over {g['cells']} cells: {fmt(g)}; per cell: "
+        '', f"On fresh draws, ours / diffusers' one setting, geometric mean over {g['cells']} cells: {fmt(g)}; "
+            "per cell: "
         + counts_text(s['cells']) + '.'])
 
 def recommended_table(res: dict) -> str:
@@ -145,7 +148,8 @@ def main(path=DEFAULT):
     print(f"Sampler benchmark ({res['hardware']}, {res['seconds'] / 60:.0f} min). ours / diffusers on fresh draws, "
           "[95% interval], lower is better:\n")
     for kind, label in HEADLINES.items():
-        print(label + '\n\n' + headline_table(res, kind) + '\n\nAbsolute RMS errors\n\n' + absolute_table(res, kind) + '\n')
+        print(label + '\n\n' + headline_table(res, kind) + '\n\nAbsolute RMS errors\n\n'
+              + absolute_table(res, kind) + '\n')
     print('(3) fitted methods\n\n' + fitted_table(res) + '\n')
     print('(4) one setting for everything\n\n' + single_table(res) + '\n')
     print('(5) the recommended default\n\n' + recommended_table(res) + '\n')

@@ -1,7 +1,7 @@
 """The sampler benchmark's protocol (benchmarks/samplers.py): grids injected right, calls counted, dev and fresh noise
 apart, every run scored where it stops, intervals and ties, every diffusers variant run or recorded, no fitted row in
 the fixed-method headline. Tiny configurations: seconds."""
-import importlib.util, json, math
+import importlib.util, json
 from pathlib import Path
 
 import numpy as np
