@@ -91,7 +91,7 @@ def samples_calibrated(model,               # a ModelMixin model predicting ε
                        cond: Tensor=None,   # conditioning, batched like xt, for a conditional model
                        cfg_scale: float=0., # CFG scale (0 = off) or a guidance object (Guidance page)
                        accelerator=None,    # an Accelerator: model and tensors on its device
-                       weights: Tensor):    # (N, order) weights from `calibrate_weights` (or `deis_weights`) here
+                       weights: Tensor):    # (N, order) weights from calibrate_weights (or deis_weights) here
     "Multistep in ε̂ with step weights fitted on the model (bespoke solvers, Shaul et al. 2023, 2024)."
     check_eps_model(model, 'samples_calibrated')
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
@@ -111,7 +111,7 @@ def calibrate_weights(model,               # ε-prediction model the weights are
                       ridge: float=1e-2,   # weight of |W − W_DEIS|² against the squared distance relative to DEIS's
                       sigma_min: float=None, # sigmas ending at 0: where the fine solve stops before its denoising step
                                              # (None: the smallest positive sigma)
-                      fine_steps: int=200, # Karras steps of the fine solve (`samples_eps_adams`, order 3, corrector)
+                      fine_steps: int=200, # Karras steps of the fine solve (samples_eps_adams, order 3, corrector)
                       iters: int=200,      # most L-BFGS iterations
                       cond: Tensor=None,   # conditioning for the calibration, batched like xt
                       cfg_scale: float=0., # classifier-free guidance scale of the calibration

@@ -96,7 +96,7 @@ def inpaint(sampler, # any sampler of the library, e.g. samples, samples_heun, s
     if not all(hasattr(method, a) for a in ('path', 'begin', 'step', 'end')):
         raise TypeError(f'method must have path, begin, step and end, e.g. Replace(mask, observed), got {method!r}')
     def run(model, sigmas, *, batchsize: int=1, xt: Tensor=None, cond: Tensor=None, cfg_scale: float=0.,
-            accelerator=None, **kwargs): # kwargs: the sampler's own, e.g. mu=0.5 for `samples`
+            accelerator=None, **kwargs): # kwargs: the sampler's own, e.g. mu=0.5 for samples
         sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
         xt = method.begin(model, xt, float(sigmas[0]))                    # checks the mask's shape now
         return _inpaint(sampler, method, model, sigmas, xt, cond, cfg_scale, kwargs)

@@ -84,7 +84,7 @@ def _per_example(c: Tensor, n: int, name: str) -> Tensor:
 class ModelLatentDiffusion(ModelMixin, nn.Module):
     "A diffusers latent diffusion model (VAE, CLIP text encoder, UNet) as a smalldiffusion model in σ-space."
     def __init__(self, model_key: str,           # hub id, or a folder written by `save_pretrained`
-                 accelerator=None,                # its device is used when `device` is None
+                 accelerator=None,                # its device is used when device is None
                  dtype: torch.dtype = None,       # e.g. torch.float16 / bfloat16 on GPU; default float32
                  device=None,                     # default: the accelerator's device
                  prediction_type: str = None,     # None: the scheduler config's ('epsilon' when absent)

@@ -35,7 +35,7 @@ class GaussianMixture(torch.utils.data.Dataset):
     def __init__(self, means: Tensor, # (K, D) component means
                  stds=1.,             # component std: a number, (K,) or (K, D)
                  weights=None,        # (K,) mixture weights, normalized here; uniform when None
-                 n: int=1000,         # number of fixed draws served by `__getitem__`
+                 n: int=1000,         # number of fixed draws served by indexing
                  seed: int=0):        # seed of those draws
         self.means, self.stds, self.weights = _check_mixture(means, stds, weights)
         self.data = self.sample(n, torch.Generator().manual_seed(seed)).float()  # (n, D)

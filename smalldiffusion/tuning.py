@@ -112,7 +112,7 @@ def tune_sampler(model: nn.Module,        # a ModelMixin model: ε, x0 or v pred
                  *,
                  cond: Tensor=None,        # conditions for the calibration draws: one per draw, or one for all
                  cfg_scale: float=0.,      # the guidance you will sample with (a number or a guidance object)
-                 batch: int=256,           # calibration draws from the model's own `rand_input`
+                 batch: int=256,           # calibration draws from the model's own rand_input
                  seed: int=0,              # their seed (the global RNG is left untouched)
                  fine_steps: int=200,      # steps of the fine solve every candidate is measured against
                  fit_weights: bool=True,   # also try step weights fitted on the model (ε-models, up to 20 evaluations)

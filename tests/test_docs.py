@@ -306,6 +306,14 @@ def test_no_warnings_nor_temporary_paths_on_any_page(crawl):
     assert not bad, '\n'.join(bad)
 
 
+def test_no_raw_markdown_links_on_any_page(crawl):
+    """A backticked name that nbdev links is already a link: written inside [..](..), or in a signature's comment, its
+    markdown shows as raw text ("[`name`](page.html)")."""
+    bad = [f'{html}: {m.group()!r}' for html, info in crawl['pages'].items()
+           for m in re.finditer(r'.{0,40}\]\((https?://|[\w-]+\.html)[^)\s]*\).{0,20}', info['text'])]
+    assert not bad, '\n'.join(bad)
+
+
 def home_figure():
     "Run the home page's figure cell (and its imports) as the notebook does, from nbs/; return the figure."
     import json, matplotlib
