@@ -40,8 +40,12 @@ def bootstrap_geomean(pairs: dict, seed: int=0, b: int=B) -> dict:
     lo, hi, widened = _interval(np.exp(logs / len(point)), g)
     return dict(ratio=g, lo=lo, hi=hi, cells=len(point), verdict=verdict(lo, hi), widened=widened)
 
+ROUNDING = 1e-5   # ratios this close to 1 are the same method up to rounding (float32 runs accumulate ~1e-6)
+
 def verdict(lo: float, hi: float) -> str:
-    "A lead when the whole interval of ours / peer is below 1, a trail when above, else a tie."
+    """A lead when the whole interval of ours / peer is below 1, a trail when above, else a tie; an interval within
+    ROUNDING of 1 is a tie (two implementations of one method differ only by floating-point rounding)."""
+    if max(abs(lo - 1), abs(hi - 1)) < ROUNDING: return 'tie'
     return 'lead' if hi < 1 else 'trail' if lo > 1 else 'tie'
 
 def counts(cells: list) -> dict:

@@ -54,6 +54,8 @@ DEFAULT = 'package default (called without arguments)'
 BEFORE = 'chosen on mixture16 before this protocol (commit 15a73a6)'
 AFTER_TEST = ('added after seeing a test cell: 0.6-0.9 beat full correction on the RMS at 10 evaluations of the '
               'earlier, non-held-out benchmark (commit 509a624); no committed run on the problems it was chosen on')
+DPM_COEFFS = ("added after the held-out run of commit 2698521, where diffusers' DPM-Solver(2M/3M) in ε form won four cells: "
+              "the same method as that peer (coefficients='dpm'), with and without our corrector; nothing tuned")
 
 def _ours() -> dict:
     "name -> dict(fn(model, sigmas, xt, problem), heun, origin, default): our samplers and settings."
@@ -78,6 +80,12 @@ def _ours() -> dict:
                     name = f'samples_{form}_adams order {order}, corrector {c:g}' + (', lower-order final' * lof)
                     out[name] = o((lambda f, kw: lambda m, s, x, p: f(m, s, xt=x, **kw))(f, kw),
                                   AFTER_TEST if c in (0.25, 0.75) else BEFORE)
+    for order in (2, 3):                                   # DPM-Solver's multistep coefficients in ε
+        for c in (0., 1.):
+            for lof in (False, True):
+                kw = dict(order=order, corrector=c, lower_order_final=lof, coefficients='dpm')
+                name = f'samples_eps_adams order {order}, dpm, corrector {c:g}' + (', lower-order final' * lof)
+                out[name] = o((lambda kw: lambda m, s, x, p: samples_eps_adams(m, s, xt=x, **kw))(kw), DPM_COEFFS)
     return out
 
 OURS = _ours()
@@ -265,6 +273,12 @@ def single_setting(probs: list, budgets=BUDGETS) -> dict:
     return dict(**out, keys={s: list(k) for s, k in best.items()}, geomean=bootstrap_geomean(pairs), cells=cells,
                 counts=counts(cells))
 
+def _name(sampler) -> str:
+    "A sampler's name, with its arguments where it is a functools.partial."
+    f = getattr(sampler, 'func', sampler)
+    kw = ', '.join(f'{k}={v}' for k, v in getattr(sampler, 'keywords', {}).items())
+    return getattr(f, '__name__', str(f)) + (f'({kw})' if kw else '')
+
 def recommended_vs_peer(probs: list, one: dict, budgets=BUDGETS) -> dict:
     "`recommended(schedule, nfe)` on fresh draws beside the peers' one setting: per cell and in geometric mean."
     k = one['keys']['peer']
@@ -276,8 +290,8 @@ def recommended_vs_peer(probs: list, one: dict, budgets=BUDGETS) -> dict:
             d_p = fresh(p, dict(side='peer', sampler=k[1], grid=k[2], end=k[3], budget=b))
             for st in STATS:
                 pairs.setdefault(p['name'], []).append((d_o, d_p, st))
-                cells.append(dict(problem=p['name'], budget=b, stat=st, calls=calls, ours_name=getattr(
-                    sampler, '__name__', str(sampler)), **bootstrap_ratio(d_o, d_p, st, seed=b)))
+                cells.append(dict(problem=p['name'], budget=b, stat=st, calls=calls, ours_name=_name(sampler),
+                                  **bootstrap_ratio(d_o, d_p, st, seed=b)))
     return dict(geomean=bootstrap_geomean(pairs), cells=cells, counts=counts(cells), peer=one['peer']['name'])
 
 # ---------------------------------------------------------------- stochastic samplers

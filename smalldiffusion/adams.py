@@ -99,27 +99,47 @@ def samples_eps_adams(model,                 # a ModelMixin model predicting ε 
                       order: int=3,          # ε̂ predictions in the predictor polynomial (1: DDIM), 1..3
                       corrector: float=0.,   # weight of UniPC's free corrector in [0, 1] (0: DEIS, the safe default)
                       final_order: int=1,    # predictions used for the step to σ = 0, 1..order
-                      lower_order_final: bool=False): # order <= steps left (the last steps lower their order)
+                      lower_order_final: bool=False, # order <= steps left (the last steps lower their order)
+                      coefficients: str='exact'): # the predictor's: 'exact' (DEIS) or 'dpm' (DPM-Solver's multistep)
     "Exponential Adams in ε̂ on λ = -log σ (DEIS, Zhang & Chen 2023) + UniPC's free corrector, to σ = 0."
     corrector = check_adams(order, corrector, lower_order_final)
+    if coefficients not in _EPS_STEPS:
+        raise ValueError(f"coefficients must be 'exact' (DEIS's) or 'dpm' (DPM-Solver's), got {coefficients!r}")
     final_order = check_int('final_order', final_order, 1, order)
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
     sigs, eps_fn = check_sigmas(sigmas, strict='samples_eps_adams').tolist(), _eps_fn(model, cond, cfg_scale)
-    return _exp_adams(model, sigs, xt, eps_fn, _eps_adams_step, order, corrector, final_order, lower_order_final)
+    return _exp_adams(model, sigs, xt, eps_fn, _EPS_STEPS[coefficients], order, corrector, final_order,
+                      lower_order_final, correct=_eps_adams_step)
 
 def _eps_adams_step(Es: list, nodes: list, l0: float, l1: float, x: Tensor) -> Tensor:
     return x + sum(w * E for w, E in zip(exp_adams_weights(nodes, l0, l1), Es))
 
+def _dpm_eps_step(Es: list, nodes: list, l0: float, l1: float, x: Tensor) -> Tensor:
+    "DPM-Solver's multistep step in ε̂ (Lu et al. 2022): divided differences, not the polynomial, set the coefficients."
+    if math.isinf(l1) or len(Es) == 1: return _eps_adams_step(Es, nodes, l0, l1, x)    # σ = 0, or order 1: the same
+    h, s1 = l1 - l0, math.exp(-l1)
+    e = s1 * math.expm1(h)                                  # σ_s - σ_t: the DDIM part
+    d0 = (Es[-1] - Es[-2]) * h / (l0 - nodes[-2])           # the last difference, per step length h
+    if len(Es) == 2: return x - e * Es[-1] - e / 2 * d0     # order 2: the 'midpoint' form
+    r0, r1 = (l0 - nodes[-2]) / h, (nodes[-2] - nodes[-3]) / h
+    d1 = (Es[-2] - Es[-3]) / r1
+    D1, D2 = d0 + r0 / (r0 + r1) * (d0 - d1), (d0 - d1) / (r0 + r1)
+    return x - e * Es[-1] - s1 * (math.expm1(h) / h - 1) * D1 - s1 * ((math.expm1(h) - h) / h ** 2 - 0.5) * D2
+
+_EPS_STEPS = {'exact': _eps_adams_step, 'dpm': _dpm_eps_step}
+
 # %% ../nbs/02d_adams.ipynb #e7a1d0c3
 @torch.no_grad()
-def _exp_adams(model, sigs, xt, predict, step, order, corrector, final_order, lower_order_final):
-    "Shared loop: `step(Fs, nodes, λ0, λ1, x)` integrates the polynomial through `predict`'s values (ε̂ or x̂0) in λ."
+def _exp_adams(model, sigs, xt, predict, step, order, corrector, final_order, lower_order_final, correct=None):
+    """Shared loop: `step(Fs, nodes, λ0, λ1, x)` integrates the polynomial through `predict`'s values (ε̂ or x̂0) in λ;
+    `correct` (default `step`) redoes a step with one more node."""
+    correct = correct or step
     model.eval()
     lam, Fs, n = [-math.log(s) if s > 0 else math.inf for s in sigs], [], len(sigs) - 1
     for i, (sig, sig_next) in enumerate(pairwise(sigs)):
         Fs = Fs[-order:] + [predict(xt, sig)]                       # at λ_i (one more than the predictor uses)
         if corrector > 0 and i > 0:                                 # redo step i-1 with the new node: order k + 1
-            xt = torch.lerp(xt, step(Fs[-k - 1:], lam[i - k:i + 1], lam[i - 1], lam[i], x_prev), corrector)
+            xt = torch.lerp(xt, correct(Fs[-k - 1:], lam[i - k:i + 1], lam[i - 1], lam[i], x_prev), corrector)
         k = min(len(Fs), final_order if sig_next == 0 else order, n - i if lower_order_final else order)
         x_prev, xt = xt, step(Fs[-k:], lam[i + 1 - k:i + 1], lam[i], lam[i + 1], xt)
         yield xt
@@ -153,7 +173,10 @@ def samples_x0_adams(model,                 # a ModelMixin model predicting ε (
     corrector = check_adams(order, corrector, lower_order_final)
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
     sigs, eps_fn = check_sigmas(sigmas, strict='samples_x0_adams').tolist(), _eps_fn(model, cond, cfg_scale)
-    check_step_lengths(sigs, 'samples_x0_adams', 1.5, 'use more steps, or samples_eps_adams at the same budget')
+    n = len(sigs) - 1   # a step whose predictor has one node (the first; lower-order final's last) extrapolates nothing
+    one = {i for i in range(n) if min(i + 1, order, n - i if lower_order_final else order) == 1}
+    check_step_lengths(sigs, 'samples_x0_adams', 1.5, 'use more steps, or samples_eps_adams at the same budget',
+                       skip=one)
     x0_fn = lambda x, sig: x - sig * eps_fn(x, sig)                        # D(x, σ)
     return _exp_adams(model, sigs, xt, x0_fn, _x0_adams_step, order, corrector, 1, lower_order_final)
 

@@ -493,11 +493,12 @@ def check_samples_pair(a, b):
 class GridWarning(UserWarning):
     "A σ grid with steps too long for the sampler's method: its samples may be far off; the message says what to use."
 
-def check_step_lengths(sigs: list, name: str, max_h: float, advice: str, sigma_data: float=None):
+def check_step_lengths(sigs: list, name: str, max_h: float, advice: str, sigma_data: float=None, skip=()):
     """Warn (`GridWarning`) when a step of `sigs` is longer than `max_h` in λ = -log σ (the last step to 0 left out),
-    or, given `sigma_data`, in the angle θ = atan(σ/σ_d)."""
-    t = [math.atan(s / sigma_data) for s in sigs] if sigma_data else [-math.log(s) for s in sigs if s > 0]
-    h, i = max((abs(b - a), i) for i, (a, b) in enumerate(zip(t, t[1:]))) if len(t) > 1 else (0., 0)
+    or, given `sigma_data`, in the angle θ = atan(σ/σ_d); the steps numbered in `skip` (one-node steps) are not checked."""
+    t = [math.atan(s / sigma_data) if sigma_data else (-math.log(s) if s > 0 else None) for s in sigs]
+    steps = [(abs(b - a), i) for i, (a, b) in enumerate(zip(t, t[1:])) if b is not None and i not in skip]
+    h, i = max(steps) if steps else (0., 0)
     if h > max_h:
         warnings.warn(f'{name}: the grid step σ {sigs[i]:.4g} -> {sigs[i + 1]:.4g} is {h:.2f} long in '
                       f'{"θ = atan(σ/σ_d)" if sigma_data else "λ = -log σ"}, more than the {max_h:g} this method is '

@@ -6,16 +6,17 @@
 __all__ = ['METHODS', 'tuning_grids', 'Tuned', 'tune_sampler', 'recommended']
 
 # %% ../nbs/02g_tuning.ipynb #07b07a66
-import itertools, math, time, warnings
+import functools, itertools, math, time, warnings
 import torch
 from torch import nn, Tensor
 from tqdm.auto import tqdm
 from .checks import check_int, check_tuning, GridWarning
 from .schedule import Schedule
 from .sampling import samples
-from .samplers import sigmas_karras, samples_heun, samples_dpmpp_2m, _sigma_range
+from .samplers import sigmas_karras, sigmas_trig, samples_heun, samples_dpmpp_2m, _sigma_range, _eps_fn
 from .adams import samples_eps_adams, samples_x0_adams, samples_trig_pc
-from .calibration import calibrate_weights, samples_calibrated, _calibration_noise
+from .calibration import samples_calibrated, _calibration_noise, _fit_weights
+from .flow import _velocity
 
 # %% ../nbs/02g_tuning.ipynb #3a8935a7
 METHODS = {   # name -> (sampler, arguments): the defaults first, then the settings the sampler pages document
@@ -24,21 +25,34 @@ METHODS = {   # name -> (sampler, arguments): the defaults first, then the setti
     'DEIS-2': (samples_eps_adams, dict(order=2)),
     'eps-Adams 2, corrector 0.5': (samples_eps_adams, dict(order=2, corrector=0.5)),
     'eps-Adams 3, corrector 1': (samples_eps_adams, dict(order=3, corrector=1.)),
+    'DPM-Solver(2M) in ε': (samples_eps_adams, dict(order=2, coefficients='dpm')),
+    'DPM-Solver(3M) in ε': (samples_eps_adams, dict(order=3, coefficients='dpm')),
     'DPM-Solver++(2M)': (samples_dpmpp_2m, {}),
     'x0-Adams 2, corrector 1 (samples_x0_adams)': (samples_x0_adams, {}),
     'x0-Adams 3, corrector 1': (samples_x0_adams, dict(order=3)),
+    'x0-Adams 3, corrector 1, lower-order final (recommended)': (samples_x0_adams, dict(order=3, lower_order_final=True)),
     'trig PC 3 (samples_trig_pc)': (samples_trig_pc, {}),
     'Heun (samples_heun)': (samples_heun, {}),
 }
 
 # %% ../nbs/02g_tuning.ipynb #e67132cc
-def tuning_grids(model, schedule: Schedule, steps: int) -> dict:
-    "Grids of `steps` steps: trailing and Karras (to σ = 0) for ε-models; FlowMatch's and the uniform one for flows."
-    if getattr(model, 'is_flow', False):
-        uniform = torch.linspace(1 - 1 / len(schedule), 1 / steps, steps, dtype=torch.float64)   # diffusers' flow grid
-        return {'FlowMatch': schedule.sample_sigmas(steps), 'uniform': torch.cat([uniform, uniform.new_zeros(1)])}
-    s = schedule.sample_sigmas(steps).double()
-    return {'trailing': torch.cat([s[:-1], s.new_zeros(1)]), 'karras': sigmas_karras(schedule, steps)}
+def tuning_grids(schedule: Schedule,       # the model's schedule (a ScheduleFlow: grids of times t)
+                 steps: int,               # steps of each grid: steps + 1 levels
+                 sigma_data: float=None): # the data's std, for the trig grid (None: no trig grid)
+    "The candidate grids by name, from the schedule's top: each to σ = 0 and stopping at its σ_min (' to σ_min')."
+    steps = check_int('steps', steps)
+    if hasattr(schedule, 't_min'):   # FlowMatchEuler's times, and the uniform grid of diffusers' flow schedulers
+        hi, lo = float(schedule.t_max), float(schedule.t_min)
+        return {'FlowMatch': schedule.sample_sigmas(steps).double(),
+                'uniform': torch.linspace(hi, 0., steps + 1, dtype=torch.float64),
+                'uniform to t_min': torch.linspace(hi, lo, steps + 1, dtype=torch.float64)}
+    s, zero = schedule.sample_sigmas(steps).double(), torch.zeros(1, dtype=torch.float64)
+    out = {'trailing': torch.cat([s[:-1], zero]), 'trailing to σ_min': s,
+           'karras': sigmas_karras(schedule, steps), 'karras to σ_min': sigmas_karras(schedule, steps, final_zero=False)}
+    if sigma_data:
+        out.update({'trig': sigmas_trig(schedule, steps, sigma_data),
+                    'trig to σ_min': sigmas_trig(schedule, steps, sigma_data, final_zero=False)})
+    return out
 
 # %% ../nbs/02g_tuning.ipynb #cf53264e
 class Tuned:
@@ -73,35 +87,66 @@ def _distance(x, ref) -> float:
     return float(d.median()) if torch.isfinite(d).all() else math.inf
 
 # %% ../nbs/02g_tuning.ipynb #08379b5a
-def _steps_within(sampler, model, grids, name, nfe, x1, cond1, kw):
-    "The most steps of grid `name` whose run costs at most `nfe` evaluations (counted on one draw, unguided)."
-    for steps in range(nfe, 0, -1):
-        with _Counter(model) as c: _final(sampler, model, grids(steps)[name], x1, cond1, 0., kw)
-        if c.calls <= nfe: return steps
+def _steps_within(calls, nfe: int):
+    "The most steps whose run costs at most `nfe` evaluations, `calls(steps)` counted from a guess of a fixed cost a step."
+    steps = nfe
+    while steps > 0 and (c := calls(steps)) > nfe: steps = min(steps - 1, steps * nfe // c)
+    if steps <= 0: return None
+    while calls(steps + 1) <= nfe: steps += 1
+    return steps
 
-def _reference(model, schedule, xt, cond, cfg_scale, fine_steps):
-    "A fine solve of the same model from the calibration noise: DEIS-3 on a fine Karras grid (flows: Heun in t)."
-    if getattr(model, 'is_flow', False):
-        return _final(samples_heun, model, schedule.sample_sigmas(fine_steps), xt, cond, cfg_scale, {})
-    fine = sigmas_karras(torch.tensor(_sigma_range(schedule), dtype=torch.float64), fine_steps)
-    return _final(samples_eps_adams, model, fine, xt, cond, cfg_scale, {})
+def _rk4(f, x: Tensor, ts: list) -> Tensor:
+    "Classical Runge-Kutta 4 on dx/dt = f(x, t) over the grid `ts` (four calls a step)."
+    for t, tn in zip(ts[:-1], ts[1:]):
+        h = tn - t
+        k1 = f(x, t); k2 = f(x + h / 2 * k1, t + h / 2); k3 = f(x + h / 2 * k2, t + h / 2)
+        x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + f(x + h * k3, tn))
+    return x
+
+def _reference(model, schedule, xt, cond, cfg_scale, steps: int) -> dict:
+    """The fine solve from the calibration noise, at each place a candidate stops: RK4 in σ through the guided ε̂ on a
+    Karras grid to σ_min, then the denoised estimate for σ = 0; a flow model: RK4 in t on its velocity, to t_min and
+    on to 0. Independent of every candidate (none is RK4), so it does not favour one."""
+    if hasattr(schedule, 't_min'):
+        hi, lo = float(schedule.t_max), float(schedule.t_min)
+        v = _velocity(model, cond, cfg_scale)
+        x_lo = _rk4(v, xt, torch.linspace(hi, lo, steps + 1, dtype=torch.float64).tolist())
+        tail = max(2, math.ceil(steps * lo / (hi - lo)))
+        return {lo: x_lo, 0.: _rk4(v, x_lo, torch.linspace(lo, 0., tail + 1, dtype=torch.float64).tolist())}
+    lo, hi = _sigma_range(schedule)
+    eps = _eps_fn(model, cond, cfg_scale)
+    x_lo = _rk4(eps, xt, sigmas_karras(torch.tensor([lo, hi]), steps, final_zero=False).tolist())
+    return {lo: x_lo, 0.: x_lo - lo * eps(x_lo, lo)}
+
+def _at(refs: dict, end: float) -> Tensor:
+    "The reference where a grid ends (its σ_min or t_min up to rounding, or 0)."
+    key = min(refs, key=lambda k: abs(k - end))
+    if abs(key - end) > 1e-6 * max(key, 1e-12): raise RuntimeError(f'no reference at {end}')   # a grid of ours
+    return refs[key]
 
 # %% ../nbs/02g_tuning.ipynb #f92dea58
-def _candidates(model, schedule, nfe, xt, ref, cond, cfg_scale, progress) -> list:
+def _candidates(model, schedule, nfe, xt, refs, cond, cfg_scale, sigma_data, progress) -> list:
     "(error, method, grid, steps, sigmas, arguments) of every candidate that fits the budget and does not warn."
-    out, grids = [], lambda n: tuning_grids(model, schedule, n)
+    out, grids = [], lambda n: tuning_grids(schedule, n, sigma_data)
+    c1 = None if cond is None else cond[:1]
     for method, (sampler, kw) in tqdm(METHODS.items(), desc='tune_sampler', disable=not progress):
-        if sampler is samples_trig_pc: kw = dict(kw, sigma_data=float(ref.std()))
+        if sampler is samples_trig_pc: kw = dict(kw, sigma_data=sigma_data)
+        steps_for = {}                                  # calls depend on the steps and on the end, not the grid
         for grid in grids(1):
             with warnings.catch_warnings():
                 warnings.simplefilter('error', GridWarning)
                 try:
-                    c1 = None if cond is None else cond[:1]
-                    steps = _steps_within(sampler, model, grids, grid, nfe, xt[:1], c1, kw)
-                    if steps is None: continue
-                    x = _final(sampler, model, grids(steps)[grid], xt, cond, cfg_scale, kw)
+                    end = grid.endswith('min')
+                    if end not in steps_for:
+                        def calls(n):
+                            with _Counter(model) as c: _final(sampler, model, grids(n)[grid], xt[:1], c1, 0., kw)
+                            return c.calls
+                        steps_for[end] = _steps_within(calls, nfe)
+                    if steps_for[end] is None: continue
+                    sigs = grids(steps_for[end])[grid]
+                    x = _final(sampler, model, sigs, xt, cond, cfg_scale, kw)
                 except GridWarning: continue
-            out.append((_distance(x, ref), method, grid, steps, grids(steps)[grid], kw))
+            out.append((_distance(x, _at(refs, float(sigs[-1]))), method, grid, steps_for[end], sigs, kw))
     return sorted(out, key=lambda r: r[0])
 
 # %% ../nbs/02g_tuning.ipynb #f5c7b3c1
@@ -114,44 +159,61 @@ def tune_sampler(model: nn.Module,        # a ModelMixin model: ε, x0 or v pred
                  cfg_scale: float=0.,      # the guidance you will sample with (a number or a guidance object)
                  batch: int=256,           # calibration draws from the model's own rand_input
                  seed: int=0,              # their seed (the global RNG is left untouched)
-                 fine_steps: int=200,      # steps of the fine solve every candidate is measured against
+                 fine_steps: int=None,     # RK4 steps of the fine solve (None: 100 + 4 nfe; the error check halves it)
                  fit_weights: bool=True,   # also try step weights fitted on the model (ε-models, up to 20 evaluations)
                  progress: bool=True) -> Tuned: # show a progress bar over the candidates
     "Pick the sampler, its settings, the σ grid and (where it pays) fitted step weights for `model` at `nfe` calls."
     t0, (nfe, batch, schedule, flow) = time.time(), check_tuning(model, nfe, batch, schedule)
+    fine_steps = 100 + 4 * nfe if fine_steps is None else check_int('fine_steps', fine_steps, 2)
     xt = _calibration_noise(model, batch, seed, 1. if flow else _sigma_range(schedule)[1])
     xt = xt.to(next(itertools.chain(model.parameters(), model.buffers()), xt).dtype)   # the model's precision
     if cond is not None and len(cond) == 1: cond = cond.expand(batch, *cond.shape[1:])
     model.eval(); h = batch // 2                                   # pick on the first half, check on the second
     with _Counter(model) as count:
-        ref = _reference(model, schedule, xt, cond, cfg_scale, fine_steps)
+        refs = _reference(model, schedule, xt, cond, cfg_scale, fine_steps)
+        coarse = _reference(model, schedule, xt, cond, cfg_scale, fine_steps // 2)
+        ref_error = _distance(coarse[0.], refs[0.])                # the half-step solve's error bounds the fine one's
+        sigma_data = float(refs[0.].std())                        # the model's own estimate of the data's std
+        first = lambda r: {k: v[:h] for k, v in r.items()}
         c1 = None if cond is None else cond[:h]
-        ranked = _candidates(model, schedule, nfe, xt[:h], ref[:h], c1, cfg_scale, progress)
+        ranked = _candidates(model, schedule, nfe, xt[:h], first(refs), c1, cfg_scale, sigma_data, progress)
+        if not ranked: raise ValueError(f'no sampler runs within nfe={nfe} evaluations here: give a larger budget')
         err, method, grid, steps, sigmas, kw = ranked[0]
-        sampler, weights = METHODS[method][0], None
+        sampler, fit = METHODS[method][0], None
         if fit_weights and not flow and nfe <= 20:
-            weights = _fit_if_it_pays(model, schedule, nfe, grid, sampler, kw, sigmas, xt, ref, cond, cfg_scale, h)
-    choice = dict(method=method, grid=grid, steps=steps, nfe=nfe, calibration_error=err, weights=weights is not None,
-                  ranking=[(r[1], r[2], r[0]) for r in ranked])
-    if weights is not None:
-        sampler, kw, sigmas = samples_calibrated, dict(weights=weights), tuning_grids(model, schedule, nfe)[grid]
-        choice.update(method='fitted step weights (samples_calibrated)', steps=nfe)
+            fit = _fit_if_it_pays(model, schedule, nfe, ranked, xt, refs, cond, cfg_scale, h, sigma_data)
+    choice = dict(method=method, grid=grid, steps=steps, nfe=nfe, calibration_error=err, weights=fit is not None,
+                  reference_error=ref_error, fine_steps=fine_steps, ranking=[(r[1], r[2], r[0]) for r in ranked])
+    if fit is not None:
+        sampler, kw, sigmas = samples_calibrated, dict(weights=fit[0]), fit[1]
+        choice.update(method='fitted step weights (samples_calibrated)', grid=fit[2], steps=nfe,
+                      held_out=dict(fitted=fit[3], fixed=fit[4]))
     return Tuned(sampler, kw, sigmas, choice, time.time() - t0, count.calls)
 
 # %% ../nbs/02g_tuning.ipynb #e49f17a4
-def _fit_if_it_pays(model, schedule, nfe, grid, sampler, kw, sigmas, xt, ref, cond, cfg_scale, h):
-    "Weights fitted on the first half of the draws if they beat the picked method by 10% on the second half, else None."
-    sigs = tuning_grids(model, schedule, nfe)[grid]
-    c1, c2 = (None, None) if cond is None else (cond[:h], cond[h:])
-    W = calibrate_weights(model, sigs, xt=xt[:h], cond=c1, cfg_scale=cfg_scale, sigma_min=_sigma_range(schedule)[0])
-    fitted = _distance(_final(samples_calibrated, model, sigs, xt[h:], c2, cfg_scale, dict(weights=W)), ref[h:])
-    fixed = _distance(_final(sampler, model, sigmas, xt[h:], c2, cfg_scale, kw), ref[h:])
-    return W if fitted < 0.9 * fixed else None
+def _fit_if_it_pays(model, schedule, nfe, ranked, xt, refs, cond, cfg_scale, h, sigma_data):
+    """(weights, sigmas, grid, held-out error, fixed pick's held-out error): step weights fitted on the first half of
+    the draws, on the two grids of the best fixed candidates, kept if the best cuts the second half's error by 10%."""
+    grids = tuning_grids(schedule, nfe, sigma_data)
+    c2 = None if cond is None else cond[h:]
+    _, _, _, _, sigmas, kw = ranked[0]
+    fixed = _final(METHODS[ranked[0][1]][0], model, sigmas, xt[h:], c2, cfg_scale, kw)
+    fixed = _distance(fixed, _at(refs, float(sigmas[-1]))[h:])
+    best = None
+    for grid in list(dict.fromkeys(r[2] for r in ranked))[:2]:                 # the two best grids
+        sigs = grids[grid]
+        half = _eps_fn(model, None if cond is None else cond[:h], cfg_scale)
+        W = _fit_weights(model, sigs.tolist(), xt[:h], _at(refs, float(sigs[-1]))[:h], half, 3, 1e-2, 200, False)
+        err = _distance(_final(samples_calibrated, model, sigs, xt[h:], c2, cfg_scale, dict(weights=W)),
+                        _at(refs, float(sigs[-1]))[h:])
+        if best is None or err < best[3]: best = (W, sigs, grid, err, fixed)
+    return best if best[3] < 0.9 * fixed else None
 
 # %% ../nbs/02g_tuning.ipynb #680ffaa6
 def recommended(schedule: Schedule, # the schedule the model was trained with (a ScheduleFlow for a flow model)
                 nfe: int) -> tuple: # model evaluations per sample
-    "(sampler, sigmas): DEIS-3 (`samples_eps_adams` at its defaults) on Karras' grid, or a flow's uniform time grid."
-    flow = hasattr(schedule, 't_min')
-    grid = tuning_grids(type('M', (), {'is_flow': flow})(), schedule, check_int('nfe', nfe))
-    return samples_eps_adams, grid['uniform' if flow else 'karras']
+    """(sampler, sigmas): `samples_x0_adams` at order 3 with its corrector and lower-order final steps, on the schedule's
+    own trailing grid stopping at σ_min (`schedule.sample_sigmas(nfe)`); a flow: the uniform time grid to t_min."""
+    grids = tuning_grids(schedule, check_int('nfe', nfe))
+    sampler, kw = METHODS['x0-Adams 3, corrector 1, lower-order final (recommended)']
+    return functools.partial(sampler, **kw), grids['uniform to t_min' if hasattr(schedule, 't_min') else 'trailing to σ_min']

@@ -19,6 +19,7 @@ from smalldiffusion import (GaussianMixture, GaussianMixtureDenoiser, GaussianMi
 from smalldiffusion.checks import GridWarning
 from smalldiffusion.model import Scaled
 from smalldiffusion.samplers import sigmas_karras
+from smalldiffusion.tuning import recommended
 
 SCHEDULE = ScheduleDDPM(1000)
 SIG_MIN, SIG_MAX = float(SCHEDULE.sigmas.min()), float(SCHEDULE.sigmas.max())
@@ -109,6 +110,20 @@ def test_the_safe_default_never_warns_on_these_grids(eps_problems):
             assert not run(samples_eps_adams, model, grid(kind, nfe), x)[1], (kind, nfe)
 
 
+def test_recommended_within_twice_ddim_without_warning(eps_problems):
+    """`recommended(schedule, nfe)`, the default for users who will not calibrate, runs on its own grid (the schedule's
+    trailing levels, stopping at σ_min): within twice DDIM on that grid at every budget, scored at σ_min, silently."""
+    bad = []
+    for name, model, x, _ in eps_problems:
+        ref = solve_pf_ode(model, x, sigmas_karras(torch.tensor([SIG_MIN, SIG_MAX]), 300, final_zero=False))
+        for nfe in BUDGETS:
+            sampler, sigmas = recommended(SCHEDULE, nfe)
+            (y, warned), ddim = run(sampler, model, sigmas, x), err(run(samples, model, sigmas, x)[0], ref)
+            if warned or not err(y, ref) <= 2 * ddim:
+                bad.append(f'{name}, {nfe}: {err(y, ref):.3g} vs DDIM {ddim:.3g}, warned {warned}')
+    assert not bad, bad
+
+
 def sliced_w2(a, b, n_proj: int=128) -> float:
     "Sliced 2-Wasserstein distance between two equal-size point clouds (fixed random directions)."
     dirs = torch.randn(a.shape[1], n_proj, generator=torch.Generator().manual_seed(0), **f64)
@@ -176,3 +191,14 @@ def test_heun_on_flow_models_steps_in_t(flow_problems):
             euler = err(run(samples, model, flow_grid(kind, 10), x)[0], ref)
             y, warned = run(samples_heun, model, flow_grid(kind, 10), x)
             assert not warned and err(y, ref) < euler, (name, kind, err(y, ref), euler)
+
+
+def test_recommended_on_flow_models(flow_problems):
+    "`recommended` on a flow schedule: the uniform time grid to t_min, within twice Euler at 10 steps, under it at 50."
+    schedule = ScheduleFlow(t_min=1e-3)
+    for name, model, x, _ in flow_problems:
+        ref = solve_pf_ode(model, x, torch.linspace(1, 1e-3, 2000, **f64))
+        for steps, factor in ((10, 2.), (50, 1.)):
+            sampler, ts = recommended(schedule, steps)
+            (y, warned), euler = run(sampler, model, ts, x), err(run(samples, model, ts, x)[0], ref)
+            assert not warned and err(y, ref) <= factor * euler, (name, steps, err(y, ref), euler)
