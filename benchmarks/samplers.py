@@ -56,6 +56,8 @@ AFTER_TEST = ('added after seeing a test cell: 0.6-0.9 beat full correction on t
               'earlier, non-held-out benchmark (commit 509a624); no committed run on the problems it was chosen on')
 DPM_COEFFS = ("added after the held-out run of commit 2698521, where diffusers' DPM-Solver(2M/3M) in ε form won four cells: "
               "the same method as that peer (coefficients='dpm'), with and without our corrector; nothing tuned")
+UNIPC_COEFFS = ("added after the same run, where diffusers' UniPC won the 50-evaluation cells of both trained networks: "
+                "UniPC's own coefficients and corrector (coefficients='bh1'/'bh2'), in ε and x̂0; nothing tuned")
 
 def _ours() -> dict:
     "name -> dict(fn(model, sigmas, xt, problem), heun, origin, default): our samplers and settings."
@@ -86,6 +88,13 @@ def _ours() -> dict:
                 kw = dict(order=order, corrector=c, lower_order_final=lof, coefficients='dpm')
                 name = f'samples_eps_adams order {order}, dpm, corrector {c:g}' + (', lower-order final' * lof)
                 out[name] = o((lambda kw: lambda m, s, x, p: samples_eps_adams(m, s, xt=x, **kw))(kw), DPM_COEFFS)
+    for form, f in (('eps', samples_eps_adams), ('x0', samples_x0_adams)):   # UniPC's coefficients, its corrector
+        for order in (2, 3):
+            for bh in ('bh1', 'bh2'):
+                for lof in (False, True):
+                    kw = dict(order=order, corrector=1., lower_order_final=lof, coefficients=bh)
+                    name = f'samples_{form}_adams order {order}, {bh}' + (', lower-order final' * lof)
+                    out[name] = o((lambda f, kw: lambda m, s, x, p: f(m, s, xt=x, **kw))(f, kw), UNIPC_COEFFS)
     return out
 
 OURS = _ours()

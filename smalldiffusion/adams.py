@@ -100,16 +100,18 @@ def samples_eps_adams(model,                 # a ModelMixin model predicting ε 
                       corrector: float=0.,   # weight of UniPC's free corrector in [0, 1] (0: DEIS, the safe default)
                       final_order: int=1,    # predictions used for the step to σ = 0, 1..order
                       lower_order_final: bool=False, # order <= steps left (the last steps lower their order)
-                      coefficients: str='exact'): # the predictor's: 'exact' (DEIS) or 'dpm' (DPM-Solver's multistep)
+                      coefficients: str='exact'): # 'exact' (DEIS), 'dpm' (DPM-Solver's), 'bh1'/'bh2' (UniPC's)
     "Exponential Adams in ε̂ on λ = -log σ (DEIS, Zhang & Chen 2023) + UniPC's free corrector, to σ = 0."
     corrector = check_adams(order, corrector, lower_order_final)
     if coefficients not in _EPS_STEPS:
-        raise ValueError(f"coefficients must be 'exact' (DEIS's) or 'dpm' (DPM-Solver's), got {coefficients!r}")
+        raise ValueError(f"coefficients must be 'exact' (DEIS's), 'dpm' (DPM-Solver's) or 'bh1' / 'bh2' (UniPC's), "
+                         f"got {coefficients!r}")
     final_order = check_int('final_order', final_order, 1, order)
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
     sigs, eps_fn = check_sigmas(sigmas, strict='samples_eps_adams').tolist(), _eps_fn(model, cond, cfg_scale)
-    return _exp_adams(model, sigs, xt, eps_fn, _EPS_STEPS[coefficients], order, corrector, final_order,
-                      lower_order_final, correct=_eps_adams_step)
+    step = _EPS_STEPS[coefficients]                         # UniPC's corrector is its own; the others' is exact
+    return _exp_adams(model, sigs, xt, eps_fn, step, order, corrector, final_order, lower_order_final,
+                      correct=step if coefficients.startswith('bh') else _eps_adams_step)
 
 def _eps_adams_step(Es: list, nodes: list, l0: float, l1: float, x: Tensor) -> Tensor:
     return x + sum(w * E for w, E in zip(exp_adams_weights(nodes, l0, l1), Es))
@@ -126,7 +128,34 @@ def _dpm_eps_step(Es: list, nodes: list, l0: float, l1: float, x: Tensor) -> Ten
     D1, D2 = d0 + r0 / (r0 + r1) * (d0 - d1), (d0 - d1) / (r0 + r1)
     return x - e * Es[-1] - s1 * (math.expm1(h) / h - 1) * D1 - s1 * ((math.expm1(h) - h) / h ** 2 - 0.5) * D2
 
-_EPS_STEPS = {'exact': _eps_adams_step, 'dpm': _dpm_eps_step}
+def _unipc_step(B, x0: bool=False):
+    """UniPC's step (Zhao et al. 2023) in ε̂, or in x̂0 (`x0`), with B(h) = `B(h)`: a predictor, or its corrector when
+    the last node is λ1."""
+    def step(Fs: list, nodes: list, l0: float, l1: float, x: Tensor) -> Tensor:
+        if math.isinf(l1): return (_x0_adams_step if x0 else _eps_adams_step)(Fs, nodes, l0, l1, x)  # σ = 0: exact
+        corrector = nodes[-1] == l1 and len(Fs) > 1                           # the new node ends the step
+        m0, older = (Fs[-2], Fs[:-2]) if corrector else (Fs[-1], Fs[:-1])
+        h = l1 - l0
+        rks = [(lam - l0) / h for lam in reversed(nodes[:len(older)])] + [1.]   # nearest first; 1: the step's end
+        D = [(F - m0) / r for F, r in zip(reversed(older), rks)]               # divided differences in units of h
+        hh = -h if x0 else h                                                    # x̂0 form: the exponent's sign flips
+        k, hphi, Bh = len(rks), math.expm1(hh), B(hh)
+        b, g, fact = [], hphi / hh - 1, 1                                       # g: φ_{m+1}(hh) hh / hh^m, recursively
+        for m in range(1, k + 1):
+            b.append(g * fact / Bh); fact *= m + 1; g = g / hh - 1 / fact
+        R = np.array([[r ** (m - 1) for r in rks] for m in range(1, k + 1)])
+        scale = 1. if x0 else math.exp(-l1)                                     # α_t = 1 in σ form; σ_t for ε
+        x = math.exp(-h) * x - hphi * m0 if x0 else x - scale * hphi * m0      # the DDIM part
+        if corrector:
+            rho = [0.5] if k == 1 else np.linalg.solve(R, b)
+            return x - scale * Bh * (sum(r * d for r, d in zip(rho[:-1], D)) + rho[-1] * (Fs[-1] - m0))
+        if k == 1: return x
+        rho = [0.5] if k == 2 else np.linalg.solve(R[:-1, :-1], b[:-1])
+        return x - scale * Bh * sum(r * d for r, d in zip(rho, D))
+    return step
+
+_EPS_STEPS = {'exact': _eps_adams_step, 'dpm': _dpm_eps_step, 'bh1': _unipc_step(lambda h: h),
+              'bh2': _unipc_step(math.expm1)}
 
 # %% ../nbs/02d_adams.ipynb #e7a1d0c3
 @torch.no_grad()
@@ -168,9 +197,12 @@ def samples_x0_adams(model,                 # a ModelMixin model predicting ε (
                      accelerator=None,      # an Accelerator: model and tensors on its device
                      order: int=2,          # denoised estimates in the predictor polynomial (1: DDIM), 1..3
                      corrector: float=1.,   # weight of the free corrector in [0, 1] (True = 1, False = 0)
-                     lower_order_final: bool=False): # order <= steps left (the last steps lower their order)
+                     lower_order_final: bool=False, # order <= steps left (the last steps lower their order)
+                     coefficients: str='exact'): # 'exact' (the integral), 'bh1' / 'bh2' (UniPC's, predict_x0)
     "Exponential Adams in x̂0 on λ = -log σ (DPM-Solver++ multistep, Lu et al. 2022) with UniPC's free corrector."
     corrector = check_adams(order, corrector, lower_order_final)
+    if coefficients not in _X0_STEPS:
+        raise ValueError(f"coefficients must be 'exact' or 'bh1' / 'bh2' (UniPC's), got {coefficients!r}")
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
     sigs, eps_fn = check_sigmas(sigmas, strict='samples_x0_adams').tolist(), _eps_fn(model, cond, cfg_scale)
     n = len(sigs) - 1   # a step whose predictor has one node (the first; lower-order final's last) extrapolates nothing
@@ -178,8 +210,10 @@ def samples_x0_adams(model,                 # a ModelMixin model predicting ε (
     check_step_lengths(sigs, 'samples_x0_adams', 1.5, 'use more steps, or samples_eps_adams at the same budget',
                        skip=one)
     x0_fn = lambda x, sig: x - sig * eps_fn(x, sig)                        # D(x, σ)
-    return _exp_adams(model, sigs, xt, x0_fn, _x0_adams_step, order, corrector, 1, lower_order_final)
+    return _exp_adams(model, sigs, xt, x0_fn, _X0_STEPS[coefficients], order, corrector, 1, lower_order_final)
 
 def _x0_adams_step(Ds: list, nodes: list, l0: float, l1: float, x: Tensor) -> Tensor:
     if math.isinf(l1): return Ds[-1]                                        # σ = 0: the denoised estimate
     return math.exp(l0 - l1) * x + sum(w * D for w, D in zip(x0_adams_weights(nodes, l0, l1), Ds))
+
+_X0_STEPS = {'exact': _x0_adams_step, 'bh1': _unipc_step(lambda h: h, x0=True), 'bh2': _unipc_step(math.expm1, x0=True)}

@@ -27,6 +27,8 @@ METHODS = {   # name -> (sampler, arguments): the defaults first, then the setti
     'eps-Adams 3, corrector 1': (samples_eps_adams, dict(order=3, corrector=1.)),
     'DPM-Solver(2M) in ε': (samples_eps_adams, dict(order=2, coefficients='dpm')),
     'DPM-Solver(3M) in ε': (samples_eps_adams, dict(order=3, coefficients='dpm')),
+    'UniPC-3 bh1 in ε': (samples_eps_adams, dict(order=3, corrector=1., coefficients='bh1')),
+    'UniPC-3 bh2 in x̂0': (samples_x0_adams, dict(order=3, coefficients='bh2')),
     'DPM-Solver++(2M)': (samples_dpmpp_2m, {}),
     'x0-Adams 2, corrector 1 (samples_x0_adams)': (samples_x0_adams, {}),
     'x0-Adams 3, corrector 1': (samples_x0_adams, dict(order=3)),
