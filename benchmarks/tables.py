@@ -74,6 +74,23 @@ def recommended_table(res: dict) -> str:
     return '\n'.join(lines + ['', f"Geometric mean over {r['geomean']['cells']} cells, against {r['peer']}: "
                               f"{fmt(r['geomean'])}; per cell: {counts_text(r['cells'])}."])
 
+def tuner_target(res: dict, target: float=0.7) -> dict:
+    "tune_sampler's cells at 5 and 10 evaluations: how many have ratio ≤ `target`, and how many their whole interval."
+    cells = [c for p in res['problems'] for c in p['fitted'] if c['method'] == 'tune_sampler' and c['budget'] <= 10]
+    return dict(cells=len(cells), point=sum(c['ratio'] <= target for c in cells),
+                sure=sum(c['hi'] <= target for c in cells))
+
+def recommended_check_table(path=None) -> str:
+    "recommended / diffusers' one setting on the problems the benchmark never ran (benchmarks/recommended_check.py)."
+    path = Path(path or DEFAULT.parent / 'recommended_check.json')
+    if not path.exists(): return 'Not run: python benchmarks/recommended_check.py'
+    r = json.loads(path.read_text())
+    lines = ['| problem | NFE | error | recommended / UniPC-3 bh2 | recommended | UniPC-3 bh2 |', '|---|---|---|---|---|---|']
+    lines += [f"| {c['problem']} | {c['nfe']} | {c['stat']} | {fmt(c)} | {c['ours']:.3g} | {c['peer']:.3g} |"
+              for c in r['cells']]
+    return '\n'.join(lines + ['', f"Geometric mean over {r['geomean']['cells']} cells: {fmt(r['geomean'])}; per cell: "
+                              f"{counts_text(r['cells'])}."])
+
 def counts_text(cells: list) -> str:
     n = {v: sum(c['verdict'] == v for c in cells) for v in ('lead', 'tie', 'trail')}
     return f"{n['lead']} leads, {n['tie']} ties, {n['trail']} trails of {len(cells)}"
@@ -89,7 +106,12 @@ def summary(res: dict) -> str:
                                                     for c in trails)
         out.append(line + '.')
     fitted = [c for p in res['problems'] for c in p['fitted']]
-    if fitted: out.append(f'- *(3) fitted methods vs the best fixed peer:* {counts_text(fitted)} cells.')
+    if fitted:
+        out.append(f'- *(3) fitted methods vs the best fixed peer:* {counts_text(fitted)} cells.')
+        t = tuner_target(res)
+        if t['cells']: out.append(f"- *tune_sampler at 5 and 10 evaluations, target ≤ 0.7 of the best fixed peer:* "
+                                  f"{t['point']} of {t['cells']} cells by the ratio, {t['sure']} with the whole "
+                                  f"interval ≤ 0.7.")
     out.append(f"- *(4) one setting each:* ours ({res['single']['ours']['name']}) / diffusers' "
                f"({res['single']['peer']['name']}): {fmt(res['single']['geomean'])} in geometric mean; per cell "
                f"{counts_text(res['single']['cells'])}.")
@@ -153,6 +175,7 @@ def main(path=DEFAULT):
     print('(3) fitted methods\n\n' + fitted_table(res) + '\n')
     print('(4) one setting for everything\n\n' + single_table(res) + '\n')
     print('(5) the recommended default\n\n' + recommended_table(res) + '\n')
+    print('(5) on problems the benchmark never ran\n\n' + recommended_check_table() + '\n')
     print('Stochastic samplers\n\n' + sde_table(res) + '\n')
     print('digits U-Net, Fréchet distance\n\n' + fd_table(res) + '\n')
     print('Overhead outside the model call (trivial model, batch 1, 50 steps)\n\n' + overhead_table(res) + '\n')
