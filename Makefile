@@ -70,11 +70,13 @@ docs: dev
 readme: dev
 	$(PY) tools/build_docs.py --readme-only
 
-# samplers.py writes benchmarks/results/samplers.json and samplers.png (about an hour on 2 CPUs);
+# samplers.py writes benchmarks/results/samplers.json and samplers.png (about an hour on 2 CPUs); recommended_check.py
+# checks the recommended default on four problems the benchmark never ran (results/recommended_check.json);
 # tables.py prints the headline tables from that JSON
 bench: dev
 	$(PY) benchmarks/train_toy.py
 	$(PY) benchmarks/samplers.py
+	$(PY) benchmarks/recommended_check.py
 	$(PY) benchmarks/tables.py
 	$(PY) benchmarks/latent_diffusion.py
 	$(PY) benchmarks/gpu_unet_amp.py --smoke --no-compile

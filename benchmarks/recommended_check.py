@@ -4,7 +4,7 @@ an ε-MLP of another width trained here on the digits, a 2-D swiss-roll MLP on a
 mixture. Same grid, same noise (512 draws), error = distance to an RK4 solve (500 Karras steps) at σ_min; ratios with
 paired-bootstrap intervals, and their geometric mean. DEIS-3 and DDIM on the same grid are printed beside them.
 
-    python benchmarks/recommended_check.py     # about 5 minutes on one CPU; writes results/recommended_check.json
+    python benchmarks/recommended_check.py     # 5-8 minutes on one CPU; writes results/recommended_check.json
 """
 import sys, math, os, time, warnings
 T0 = time.time()
