@@ -33,10 +33,15 @@ def swiss(n=2000):
     g = torch.Generator().manual_seed(3); t = 1.5 * math.pi * (1 + 2 * torch.rand(n, generator=g))
     return (torch.stack([t * t.cos(), t * t.sin()], 1) / 10).float()
 ddpm = ScheduleDDPM(1000); loglin = ScheduleLogLinear(200, sigma_min=0.005, sigma_max=10)
-PROBLEMS = [('digits PredV MLP 128x3', lambda: train(PredV(TimeInputMLP)(dim=64, hidden_dims=(128,) * 3), ddpm, digits(), 1500, 0), ddpm),
-         ('digits eps-MLP 256x2', lambda: train(Scaled(TimeInputMLP)(dim=64, hidden_dims=(256, 256)), ddpm, digits(), 3000, 1), ddpm),
-         ('swissroll eps-MLP, log-linear', lambda: train(TimeInputMLP(dim=2, hidden_dims=(64,) * 3), loglin, swiss(), 3000, 2), loglin),
-         ('8-D mixture seed 11', lambda: GaussianMixtureDenoiser(GaussianMixture.random(k=6, dim=8, seed=11)), ddpm)]
+PROBLEMS = [  # (name, model maker, schedule): trained here, seeded
+    ('digits PredV MLP 128x3',
+     lambda: train(PredV(TimeInputMLP)(dim=64, hidden_dims=(128,) * 3), ddpm, digits(), 1500, 0), ddpm),
+    ('digits eps-MLP 256x2',
+     lambda: train(Scaled(TimeInputMLP)(dim=64, hidden_dims=(256, 256)), ddpm, digits(), 3000, 1), ddpm),
+    ('swissroll eps-MLP, log-linear',
+     lambda: train(TimeInputMLP(dim=2, hidden_dims=(64,) * 3), loglin, swiss(), 3000, 2), loglin),
+    ('8-D mixture seed 11', lambda: GaussianMixtureDenoiser(GaussianMixture.random(k=6, dim=8, seed=11)), ddpm)]
+stat = lambda d, st: float(np.median(d)) if st == 'median' else float(np.sqrt((d ** 2).mean()))
 out, pairs, cells = {}, {}, []
 for name, make, sch in PROBLEMS:
     model = make(); d = model.input_dims[0]
@@ -56,9 +61,9 @@ for name, make, sch in PROBLEMS:
         for st in ('median', 'rms'):
             r = bootstrap_ratio(do, dp, st, seed=nfe)
             cells.append(dict(problem=name, nfe=nfe, stat=st, **r))
-            print(f"{name:32s} {nfe:3d} {st:6s} rec/UniPC {r['ratio']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}] {r['verdict']:5s} "
-                  f"rec {r['ours']:.3g} UniPC {r['peer']:.3g} DEIS-3 {np.median(dist(yd)) if st == 'median' else np.sqrt((dist(yd)**2).mean()):.3g} "
-                  f"DDIM {np.median(dist(ydd)) if st == 'median' else np.sqrt((dist(ydd)**2).mean()):.3g}", flush=True)
+            print(f"{name:32s} {nfe:3d} {st:6s} rec/UniPC {r['ratio']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}] "
+                  f"{r['verdict']:5s} rec {r['ours']:.3g} UniPC {r['peer']:.3g} DEIS-3 {stat(dist(yd), st):.3g} "
+                  f"DDIM {stat(dist(ydd), st):.3g}", flush=True)
 g = bootstrap_geomean(pairs)
 print('geomean rec / UniPC-3 bh2 trailing σ_min:', g)
 from samplers import write_json

@@ -54,10 +54,11 @@ DEFAULT = 'package default (called without arguments)'
 BEFORE = 'chosen on mixture16 before this protocol (commit 15a73a6)'
 AFTER_TEST = ('added after seeing a test cell: 0.6-0.9 beat full correction on the RMS at 10 evaluations of the '
               'earlier, non-held-out benchmark (commit 509a624); no committed run on the problems it was chosen on')
-DPM_COEFFS = ("added after the held-out run of commit 2698521, where diffusers' DPM-Solver(2M/3M) in ε form won four cells: "
-              "the same method as that peer (coefficients='dpm'), with and without our corrector; nothing tuned")
-UNIPC_COEFFS = ("added after the same run, where diffusers' UniPC won the 50-evaluation cells of both trained networks: "
-                "UniPC's own coefficients and corrector (coefficients='bh1'/'bh2'), in ε and x̂0; nothing tuned")
+DPM_COEFFS = ("added after the held-out run of commit 2698521, where diffusers' DPM-Solver(2M/3M) in ε form won four "
+              "cells: the same method as that peer (coefficients='dpm'), with and without our corrector; nothing tuned")
+UNIPC_COEFFS = ("added after the same run, where diffusers' UniPC won the 50-evaluation cells of both trained "
+                "networks: UniPC's own coefficients and corrector (coefficients='bh1'/'bh2'), in ε and x̂0; "
+                "nothing tuned")
 
 def _ours() -> dict:
     "name -> dict(fn(model, sigmas, xt, problem), heun, origin, default): our samplers and settings."

@@ -85,7 +85,8 @@ def recommended_check_table(path=None) -> str:
     path = Path(path or DEFAULT.parent / 'recommended_check.json')
     if not path.exists(): return 'Not run: python benchmarks/recommended_check.py'
     r = json.loads(path.read_text())
-    lines = ['| problem | NFE | error | recommended / UniPC-3 bh2 | recommended | UniPC-3 bh2 |', '|---|---|---|---|---|---|']
+    lines = ['| problem | NFE | error | recommended / UniPC-3 bh2 | recommended | UniPC-3 bh2 |',
+             '|---|---|---|---|---|---|']
     lines += [f"| {c['problem']} | {c['nfe']} | {c['stat']} | {fmt(c)} | {c['ours']:.3g} | {c['peer']:.3g} |"
               for c in r['cells']]
     return '\n'.join(lines + ['', f"Geometric mean over {r['geomean']['cells']} cells: {fmt(r['geomean'])}; per cell: "

@@ -495,7 +495,7 @@ class GridWarning(UserWarning):
 
 def check_step_lengths(sigs: list, name: str, max_h: float, advice: str, sigma_data: float=None, skip=()):
     """Warn (`GridWarning`) when a step of `sigs` is longer than `max_h` in λ = -log σ (the last step to 0 left out),
-    or, given `sigma_data`, in the angle θ = atan(σ/σ_d); the steps numbered in `skip` (one-node steps) are not checked."""
+    or, given `sigma_data`, in the angle θ = atan(σ/σ_d); steps numbered in `skip` (one-node steps) are not checked."""
     t = [math.atan(s / sigma_data) if sigma_data else (-math.log(s) if s > 0 else None) for s in sigs]
     steps = [(abs(b - a), i) for i, (a, b) in enumerate(zip(t, t[1:])) if b is not None and i not in skip]
     h, i = max(steps) if steps else (0., 0)

@@ -32,7 +32,8 @@ METHODS = {   # name -> (sampler, arguments): the defaults first, then the setti
     'DPM-Solver++(2M)': (samples_dpmpp_2m, {}),
     'x0-Adams 2, corrector 1 (samples_x0_adams)': (samples_x0_adams, {}),
     'x0-Adams 3, corrector 1': (samples_x0_adams, dict(order=3)),
-    'x0-Adams 3, corrector 1, lower-order final (recommended)': (samples_x0_adams, dict(order=3, lower_order_final=True)),
+    'x0-Adams 3, corrector 1, lower-order final (recommended)': (samples_x0_adams,
+                                                                 dict(order=3, lower_order_final=True)),
     'trig PC 3 (samples_trig_pc)': (samples_trig_pc, {}),
     'Heun (samples_heun)': (samples_heun, {}),
 }
@@ -50,7 +51,8 @@ def tuning_grids(schedule: Schedule,       # the model's schedule (a ScheduleFlo
                 'uniform to t_min': torch.linspace(hi, lo, steps + 1, dtype=torch.float64)}
     s, zero = schedule.sample_sigmas(steps).double(), torch.zeros(1, dtype=torch.float64)
     out = {'trailing': torch.cat([s[:-1], zero]), 'trailing to σ_min': s,
-           'karras': sigmas_karras(schedule, steps), 'karras to σ_min': sigmas_karras(schedule, steps, final_zero=False)}
+           'karras': sigmas_karras(schedule, steps),
+           'karras to σ_min': sigmas_karras(schedule, steps, final_zero=False)}
     if sigma_data:
         out.update({'trig': sigmas_trig(schedule, steps, sigma_data),
                     'trig to σ_min': sigmas_trig(schedule, steps, sigma_data, final_zero=False)})
@@ -90,7 +92,7 @@ def _distance(x, ref) -> float:
 
 # %% ../nbs/02g_tuning.ipynb #08379b5a
 def _steps_within(calls, nfe: int):
-    "The most steps whose run costs at most `nfe` evaluations, `calls(steps)` counted from a guess of a fixed cost a step."
+    "The most steps whose run costs at most `nfe` calls, counting `calls(steps)` from a guess of a fixed cost a step."
     steps = nfe
     while steps > 0 and (c := calls(steps)) > nfe: steps = min(steps - 1, steps * nfe // c)
     if steps <= 0: return None
@@ -214,8 +216,9 @@ def _fit_if_it_pays(model, schedule, nfe, ranked, xt, refs, cond, cfg_scale, h, 
 # %% ../nbs/02g_tuning.ipynb #680ffaa6
 def recommended(schedule: Schedule, # the schedule the model was trained with (a ScheduleFlow for a flow model)
                 nfe: int) -> tuple: # model evaluations per sample
-    """(sampler, sigmas): `samples_x0_adams` at order 3 with its corrector and lower-order final steps, on the schedule's
-    own trailing grid stopping at σ_min (`schedule.sample_sigmas(nfe)`); a flow: the uniform time grid to t_min."""
+    """(sampler, sigmas): `samples_x0_adams` at order 3 with its corrector and lower-order final steps, on the
+    schedule's own trailing grid stopping at σ_min (`schedule.sample_sigmas(nfe)`); a flow: uniform times to t_min."""
     grids = tuning_grids(schedule, check_int('nfe', nfe))
     sampler, kw = METHODS['x0-Adams 3, corrector 1, lower-order final (recommended)']
-    return functools.partial(sampler, **kw), grids['uniform to t_min' if hasattr(schedule, 't_min') else 'trailing to σ_min']
+    grid = 'uniform to t_min' if hasattr(schedule, 't_min') else 'trailing to σ_min'
+    return functools.partial(sampler, **kw), grids[grid]
