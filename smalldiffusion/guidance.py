@@ -15,7 +15,6 @@ from torch import nn, Tensor
 from fastcore.basics import basic_repr
 from .model import ModelMixin, guide
 from .mixture import GaussianMixture, GaussianMixtureDenoiser, GaussianMixtureFlow
-from .flow import FlowAsEps
 from .checks import (check_cfg_scale, check_sigma_interval, check_between, check_nonnegative,
                                    check_weak_model, check_guidance_grid)
 from fastcore.basics import patch
@@ -183,7 +182,8 @@ class AutoGuidance(Guidance):
     def __init__(self, weak_model: nn.Module, scale: float): # weak_model predicts ε (or v) as the model does
         self.weak_model, self.scale = check_weak_model(weak_model), check_cfg_scale(scale, 'scale')
     def pair(self, model, x, sigma, cond) -> tuple:
-        weak = FlowAsEps(self.weak_model) if isinstance(model, FlowAsEps) else self.weak_model
+        flow = getattr(getattr(model, 'flow', None), 'is_flow', False)  # a flow model seen in σ (`FlowAsEps`)
+        weak = type(model)(self.weak_model) if flow else self.weak_model    # its weak model seen alike
         return model.predict_eps(x, sigma, cond=cond), weak.predict_eps(x, sigma, cond=cond)
     def __call__(self, eps_c: Tensor, eps_u: Tensor, sigma, x) -> Tensor: return guide(eps_c, eps_u, self.scale)
     def __repr__(self): return f'AutoGuidance({type(self.weak_model).__name__}, scale={self.scale})'
