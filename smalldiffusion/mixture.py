@@ -107,14 +107,16 @@ def solve_pf_ode(model: nn.Module, # ε-predictor defined down to σ = 0, e.g. G
                  progress: bool=False, # show a progress bar over the steps
                  ) -> Tensor:
     "Reference solve of dx/dσ = ε(x, σ) with classical Runge–Kutta 4 (four model calls per step)."
-    sigs = check_sigmas(sigmas).tolist()
-    f = lambda x, s: model.predict_eps(x, x.new_tensor(s))
-    steps = list(zip(sigs[:-1], sigs[1:]))
-    for s, sn in (tqdm(steps, desc='RK4 reference') if progress else steps):   # (tqdm's TQDM_DISABLE still applies)
-        h = sn - s
-        k1 = f(xt, s); k2 = f(xt + h / 2 * k1, s + h / 2); k3 = f(xt + h / 2 * k2, s + h / 2)
-        xt = xt + h / 6 * (k1 + 2 * k2 + 2 * k3 + f(xt + h * k3, sn))
-    return xt
+    return _rk4(lambda x, s: model.predict_eps(x, x.new_tensor(s)), xt, check_sigmas(sigmas).tolist(), progress)
+
+def _rk4(f, x: Tensor, ts: list, progress: bool=False) -> Tensor:
+    "Classical Runge–Kutta 4 on dx/dt = f(x, t) over the grid `ts` (four calls a step); the tuner's reference too."
+    steps = list(zip(ts[:-1], ts[1:]))
+    for t, tn in (tqdm(steps, desc='RK4 reference') if progress else steps):   # (tqdm's TQDM_DISABLE still applies)
+        h = tn - t
+        k1 = f(x, t); k2 = f(x + h / 2 * k1, t + h / 2); k3 = f(x + h / 2 * k2, t + h / 2)
+        x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + f(x + h * k3, tn))
+    return x
 
 # %% ../nbs/02b_mixture.ipynb #72770a49
 class GaussianMixtureFlow(GaussianMixtureDenoiser):

@@ -17,6 +17,7 @@ from .samplers import sigmas_karras, sigmas_trig, samples_heun, samples_dpmpp_2m
 from .adams import samples_eps_adams, samples_x0_adams, samples_trig_pc
 from .calibration import samples_calibrated, _calibration_noise, _fit_weights
 from .flow import _velocity
+from .mixture import _rk4
 
 # %% ../nbs/02g_tuning.ipynb #3a8935a7
 METHODS = {   # name -> (sampler, arguments): the defaults first, then the settings the sampler pages document
@@ -98,14 +99,6 @@ def _steps_within(calls, nfe: int):
     if steps <= 0: return None
     while calls(steps + 1) <= nfe: steps += 1
     return steps
-
-def _rk4(f, x: Tensor, ts: list) -> Tensor:
-    "Classical Runge-Kutta 4 on dx/dt = f(x, t) over the grid `ts` (four calls a step)."
-    for t, tn in zip(ts[:-1], ts[1:]):
-        h = tn - t
-        k1 = f(x, t); k2 = f(x + h / 2 * k1, t + h / 2); k3 = f(x + h / 2 * k2, t + h / 2)
-        x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + f(x + h * k3, tn))
-    return x
 
 @torch.no_grad()
 def _reference(model, schedule, xt, cond, cfg_scale, steps: int) -> dict:
