@@ -19,7 +19,7 @@ from .checkpoint import save_checkpoint, load_checkpoint
 from .checks import NonFiniteLossError, GridWarning
 from .sampling import samples
 from .samplers import sigmas_karras, sigmas_trig, samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde, invert
-from .adams import samples_trig_pc, samples_eps_adams, samples_x0_adams
+from .adams import samples_trig_pc, samples_eps_adams, samples_x0_adams, samples_singlestep
 from .calibration import sigmas_calibrated, samples_calibrated, calibrate_weights
 from .tuning import tune_sampler, recommended, Tuned
 from .mixture import GaussianMixture, GaussianMixtureDenoiser, GaussianMixtureFlow, gaussian_flow, solve_pf_ode

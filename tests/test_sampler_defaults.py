@@ -15,7 +15,8 @@ import pytest
 import torch
 from smalldiffusion import (GaussianMixture, GaussianMixtureDenoiser, GaussianMixtureFlow, PredFlow, ScheduleDDPM,
                             ScheduleFlow, TimeInputMLP, samples, samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde,
-                            samples_trig_pc, samples_eps_adams, samples_x0_adams, solve_pf_ode, training_loop)
+                            samples_trig_pc, samples_eps_adams, samples_x0_adams, samples_singlestep, solve_pf_ode,
+                            training_loop)
 from smalldiffusion.checks import GridWarning
 from smalldiffusion.model import Scaled
 from smalldiffusion.samplers import sigmas_karras
@@ -23,7 +24,7 @@ from smalldiffusion.tuning import recommended
 
 SCHEDULE = ScheduleDDPM(1000)
 SIG_MIN, SIG_MAX = float(SCHEDULE.sigmas.min()), float(SCHEDULE.sigmas.max())
-ODE = [samples_heun, samples_dpmpp_2m, samples_trig_pc, samples_eps_adams, samples_x0_adams]
+ODE = [samples_heun, samples_dpmpp_2m, samples_trig_pc, samples_eps_adams, samples_x0_adams, samples_singlestep]
 BUDGETS = (5, 10, 20, 50)
 f64 = dict(dtype=torch.float64)
 
@@ -160,7 +161,7 @@ def flow_problems():
     for name, model, d in (('digits flow MLP', net, 64), ('16-D mixture flow', mix, 16)):
         x = noise(256, d)
         xr = solve_pf_ode(model, x, torch.linspace(1, 1e-4, 2000, **f64))   # RK4 on dx/dt = v; then a last Euler step
-        out.append((name, model, x, xr - 1e-4 * model.predict_eps(xr, xr.new_tensor(1e-4))))
+        with torch.no_grad(): out.append((name, model, x, xr - 1e-4 * model.predict_eps(xr, xr.new_tensor(1e-4))))
     return out
 
 
