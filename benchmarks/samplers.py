@@ -31,7 +31,7 @@ from smalldiffusion import samples
 from smalldiffusion.model import ModelMixin
 from smalldiffusion.image import frechet_distance
 from smalldiffusion.samplers import samples_dpmpp_2m, samples_heun, samples_dpmpp_2m_sde
-from smalldiffusion.adams import samples_trig_pc, samples_eps_adams, samples_x0_adams
+from smalldiffusion.adams import samples_trig_pc, samples_eps_adams, samples_x0_adams, samples_singlestep
 from smalldiffusion.calibration import samples_calibrated, calibrate_weights, deis_weights
 
 HERE = Path(__file__).parent
@@ -59,6 +59,9 @@ DPM_COEFFS = ("added after the held-out run of commit 2698521, where diffusers' 
 UNIPC_COEFFS = ("added after the same run, where diffusers' UniPC won the 50-evaluation cells of both trained "
                 "networks: UniPC's own coefficients and corrector (coefficients='bh1'/'bh2'), in ε and x̂0; "
                 "nothing tuned")
+SINGLESTEP = ("added after the held-out run of commit 65e9db7, whose one every-grid trail was diffusers' DPM-Solver++ "
+              "singlestep 3: the same method (samples_singlestep, 'midpoint' as the peer; the exact coefficients are "
+              "left out, as the peer's solver_type='heun' is), orders 2-3, x̂0 and ε; nothing tuned")
 
 def _ours() -> dict:
     "name -> dict(fn(model, sigmas, xt, problem), heun, origin, default): our samplers and settings."
@@ -70,7 +73,9 @@ def _ours() -> dict:
            'samples_dpmpp_2m': o(lambda m, s, x, p: samples_dpmpp_2m(m, s, xt=x), DEFAULT, default=True),
            'samples_trig_pc': o(lambda m, s, x, p: samples_trig_pc(m, s, xt=x), DEFAULT, default=True),
            'samples_eps_adams': o(lambda m, s, x, p: samples_eps_adams(m, s, xt=x), DEFAULT, default=True),
-           'samples_x0_adams': o(lambda m, s, x, p: samples_x0_adams(m, s, xt=x), DEFAULT, default=True)}
+           'samples_x0_adams': o(lambda m, s, x, p: samples_x0_adams(m, s, xt=x), DEFAULT, default=True),
+           'samples_singlestep': o(lambda m, s, x, p: samples_singlestep(m, s, xt=x), DEFAULT + '; ' + SINGLESTEP,
+                                   default=True)}
     for order in (2, 3):
         out[f'samples_trig_pc order {order}, σ_data'] = o(
             (lambda k: lambda m, s, x, p: samples_trig_pc(m, s, xt=x, order=k, sigma_data=p['sigma_data']))(order),
@@ -96,6 +101,10 @@ def _ours() -> dict:
                     kw = dict(order=order, corrector=1., lower_order_final=lof, coefficients=bh)
                     name = f'samples_{form}_adams order {order}, {bh}' + (', lower-order final' * lof)
                     out[name] = o((lambda f, kw: lambda m, s, x, p: f(m, s, xt=x, **kw))(f, kw), UNIPC_COEFFS)
+    for order, predict in ((2, 'eps'), (3, 'x0'), (3, 'eps')):   # DPM-Solver's single-step, its midpoint form
+        kw = dict(order=order, predict=predict)
+        out[f'samples_singlestep order {order}, {predict}'] = o(
+            (lambda kw: lambda m, s, x, p: samples_singlestep(m, s, xt=x, **kw))(kw), SINGLESTEP)
     return out
 
 OURS = _ours()

@@ -14,7 +14,7 @@ from .checks import check_int, check_tuning, GridWarning
 from .schedule import Schedule
 from .sampling import samples
 from .samplers import sigmas_karras, sigmas_trig, samples_heun, samples_dpmpp_2m, _sigma_range, _eps_fn
-from .adams import samples_eps_adams, samples_x0_adams, samples_trig_pc
+from .adams import samples_eps_adams, samples_x0_adams, samples_trig_pc, samples_singlestep
 from .calibration import samples_calibrated, _calibration_noise, _fit_weights
 from .flow import _velocity
 from .mixture import _rk4
@@ -35,6 +35,8 @@ METHODS = {   # name -> (sampler, arguments): the defaults first, then the setti
     'x0-Adams 3, corrector 1': (samples_x0_adams, dict(order=3)),
     'x0-Adams 3, corrector 1, lower-order final (recommended)': (samples_x0_adams,
                                                                  dict(order=3, lower_order_final=True)),
+    'DPM-Solver++(2S) single-step (samples_singlestep)': (samples_singlestep, {}),
+    'DPM-Solver++(3S) single-step': (samples_singlestep, dict(order=3)),
     'trig PC 3 (samples_trig_pc)': (samples_trig_pc, {}),
     'Heun (samples_heun)': (samples_heun, {}),
 }
