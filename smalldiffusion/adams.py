@@ -226,6 +226,8 @@ def singlestep_orders(steps: int,                   # grid steps
                       to_zero: bool=False           # the grid ends at σ = 0: its last step is first order
                      ) -> list:
     "Each step's order in a single-step run: 1, 2, .., order a group; a 1 starts a new group (diffusers' order list)."
+    steps, order = check_int('steps', steps, 1), check_int('order', order, 1, 3)
+    check_adams(order, 0., lower_order_final)
     groups = [order] * (steps // order) + ([steps % order] if steps % order else [])
     if lower_order_final and order > 1 and steps % order == 0: groups[-1:] = [order - 1, 1]
     orders = [k for g in groups for k in range(1, g + 1)]

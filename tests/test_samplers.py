@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from smalldiffusion import ConditionalMLP, ScheduleDDPM, ScheduleLDM, samples
 from smalldiffusion.samplers import samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde, sigmas_karras, sigmas_trig
-from smalldiffusion.adams import samples_trig_pc, samples_eps_adams, samples_x0_adams
+from smalldiffusion.adams import samples_trig_pc, samples_eps_adams, samples_x0_adams, samples_singlestep
 from smalldiffusion.calibration import samples_calibrated, deis_weights, calibrate_weights
 from smalldiffusion.mixture import GaussianMixture, GaussianMixtureDenoiser
 
@@ -18,7 +18,7 @@ def samples_calibrated_deis(model, sigmas, **kw):
     return samples_calibrated(model, sigmas, weights=deis_weights(torch.as_tensor(sigmas).double().cpu()), **kw)
 
 SAMPLERS = [samples_heun, samples_dpmpp_2m, samples_dpmpp_2m_sde, samples_trig_pc, samples_eps_adams, samples_x0_adams,
-            samples_calibrated_deis]
+            samples_singlestep, samples_calibrated_deis]
 
 
 class Guided(torch.nn.Module):
