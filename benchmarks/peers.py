@@ -5,9 +5,10 @@ error, never dropped.
 
 Frozen list (origin of every entry: diffusers' documented constructor options and `step()` arguments, v0.42):
   DDIM, Euler, Heun, LMS (orders 2, 3 and its default 4), DPM-Solver multistep and singlestep (orders 2 and 3,
-  `algorithm_type` 'dpmsolver' (ε form) and 'dpmsolver++'), UniPC (bh1 and bh2, orders 2 and 3, `predict_x0` both
-  ways), DEIS (orders 2 and 3), each multistep one with `lower_order_final` both ways; `final_sigmas_type` both ways is
-  the grid's end ('zero' or 'sigma_min', set in the constructor and in the injected grid).
+  `algorithm_type` 'dpmsolver' (ε form) and 'dpmsolver++', `solver_type` 'midpoint' and 'heun'), UniPC (bh1 and
+  bh2, orders 2 and 3, `predict_x0` both ways), DEIS (orders 2 and 3), each multistep one with `lower_order_final`
+  both ways; `final_sigmas_type` both ways is the grid's end ('zero' or 'sigma_min', set in the constructor and in
+  the injected grid).
   On flow16 also the `use_flow_sigmas=True, prediction_type='flow_prediction'` forms of DPM-Solver, UniPC and DEIS,
   and FlowMatchEulerDiscreteScheduler and FlowMatchHeunDiscreteScheduler (on t = σ / (1 + σ)).
 """
@@ -37,13 +38,18 @@ def _multistep(flow: bool) -> dict:
     "The multistep and singlestep solvers in every documented order and variant (flow forms if `flow`)."
     cfg, fk = {}, dict(use_flow_sigmas=True, prediction_type='flow_prediction') if flow else {}
     form, sfx = ('flow', ' (flow sigmas)') if flow else ('sigma', '')
+    o_st = PACKAGE + ("; solver_type='heun' added after the held-out run of commit 24fab06 (it was missing)")
     for lof in (True, False):
         tag = '' if lof else ', no lower-order final'
         for o in (2, 3):
             for alg, an in (('dpmsolver++', 'DPM-Solver++'), ('dpmsolver', 'DPM-Solver')):
-                kw = dict(solver_order=o, lower_order_final=lof, algorithm_type=alg, **fk)
-                cfg[f'{an}({o}M){tag}{sfx}'] = _peer(DPMSolverMultistepScheduler, kw, form=form)
-                cfg[f'{an} singlestep {o}{tag}{sfx}'] = _peer(DPMSolverSinglestepScheduler, kw, form=form)
+                for st, sn in (('midpoint', ''), ('heun', ' heun')):
+                    kw = dict(solver_order=o, lower_order_final=lof, algorithm_type=alg, **fk)
+                    if st == 'heun': kw['solver_type'] = 'heun'          # diffusers' default is 'midpoint'
+                    org = o_st if st == 'heun' else PACKAGE
+                    cfg[f'{an}({o}M){sn}{tag}{sfx}'] = _peer(DPMSolverMultistepScheduler, kw, form=form, origin=org)
+                    cfg[f'{an} singlestep {o}{sn}{tag}{sfx}'] = _peer(DPMSolverSinglestepScheduler, kw, form=form,
+                                                                      origin=org)
             cfg[f'DEIS-{o}{tag}{sfx}'] = _peer(DEISMultistepScheduler,
                                                dict(solver_order=o, lower_order_final=lof, **fk),
                                                form=form)

@@ -62,6 +62,8 @@ UNIPC_COEFFS = ("added after the same run, where diffusers' UniPC won the 50-eva
 SINGLESTEP = ("added after the held-out run of commit 65e9db7, whose one every-grid trail was diffusers' DPM-Solver++ "
               "singlestep 3: the same method (samples_singlestep, 'midpoint' as the peer; the exact coefficients are "
               "left out, as the peer's solver_type='heun' is), orders 2-3, x̂0 and ε; nothing tuned")
+EXACT_SINGLE = ("added after the held-out run of commit 24fab06 together with the peer's solver_type='heun' (its "
+                "same method): samples_singlestep(coefficients='exact'), orders 2-3, x̂0 and ε; nothing tuned")
 
 def _ours() -> dict:
     "name -> dict(fn(model, sigmas, xt, problem), heun, origin, default): our samplers and settings."
@@ -105,6 +107,11 @@ def _ours() -> dict:
         kw = dict(order=order, predict=predict)
         out[f'samples_singlestep order {order}, {predict}'] = o(
             (lambda kw: lambda m, s, x, p: samples_singlestep(m, s, xt=x, **kw))(kw), SINGLESTEP)
+    for order in (2, 3):                                          # ... and its exact weights (the peer's 'heun')
+        for predict in ('x0', 'eps'):
+            kw = dict(order=order, predict=predict, coefficients='exact')
+            out[f'samples_singlestep order {order}, {predict}, exact'] = o(
+                (lambda kw: lambda m, s, x, p: samples_singlestep(m, s, xt=x, **kw))(kw), EXACT_SINGLE)
     return out
 
 OURS = _ours()
@@ -262,7 +269,21 @@ def fitted_cells(p: dict, rows: list, fitted: list) -> list:
                             ours_name=best['name'], peer_name=where(q), calls_per_sample=best['fresh'][1],
                             calibration_seconds=f['seconds'], calibration_calls=f['calls'],
                             choice=f.get('choice')))
+            if f['budget'] in FITTED_BUDGETS:
+                out[-1]['hindsight'] = hindsight(p, rows, best['fresh'][0], f['budget'], st)
     return out
+
+HINDSIGHT_K = 16     # peer settings run on the fresh draws per cell for the hindsight pick: the best K on dev
+
+def hindsight(p: dict, rows: list, d_ours: np.ndarray, budget: int, st: str) -> dict:
+    """The fitted method against the peer setting that is best *on the fresh draws* (chosen with hindsight) among
+    the HINDSIGHT_K best peer settings on dev (every grid and end), with that pick's dev rank (a rank near K would
+    say the cut mattered)."""
+    cand = sorted((r for r in rows if r['side'] == 'peer' and r['budget'] == budget and r['grid'] in grids_of(p)
+                   and math.isfinite(r[st]) and 'error' not in r), key=lambda r: r[st])[:HINDSIGHT_K]
+    rank, q = min(enumerate(cand), key=lambda ir: stat(fresh(p, ir[1]), st))
+    return dict(**bootstrap_ratio(d_ours, fresh(p, q), st, seed=budget), peer_name=where(q), dev_rank=rank + 1,
+                k=HINDSIGHT_K)
 
 # ---------------------------------------------------------------- one setting for everything
 def single_setting(probs: list, budgets=BUDGETS) -> dict:

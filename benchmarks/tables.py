@@ -74,11 +74,24 @@ def recommended_table(res: dict) -> str:
     return '\n'.join(lines + ['', f"Geometric mean over {r['geomean']['cells']} cells, against {r['peer']}: "
                               f"{fmt(r['geomean'])}; per cell: {counts_text(r['cells'])}."])
 
-def tuner_target(res: dict, target: float=0.7) -> dict:
-    "tune_sampler's cells at 5 and 10 evaluations: how many have ratio ≤ `target`, and how many their whole interval."
+def tuner_target(res: dict, target: float=0.7, against: str='dev pick') -> dict:
+    """tune_sampler's cells at 5 and 10 evaluations: how many have ratio ≤ `target`, and how many their whole interval;
+    against the peer's dev pick, or (`against='hindsight'`) the peer setting best on the fresh draws."""
     cells = [c for p in res['problems'] for c in p['fitted'] if c['method'] == 'tune_sampler' and c['budget'] <= 10]
+    if against == 'hindsight': cells = [c['hindsight'] for c in cells if 'hindsight' in c]
     return dict(cells=len(cells), point=sum(c['ratio'] <= target for c in cells),
                 sure=sum(c['hi'] <= target for c in cells))
+
+def hindsight_table(res: dict) -> str:
+    "The fitted methods at 5 and 10 evaluations against the peer setting chosen with hindsight (best on fresh draws)."
+    cells = [(p['name'], c) for p in res['problems'] for c in p['fitted'] if 'hindsight' in c]
+    if not cells: return 'Not in this run: the hindsight comparison came with a later version of the benchmark.'
+    lines = ['| problem | method | NFE | error | ours / dev-picked peer | ours / hindsight peer | hindsight peer '
+             '(its dev rank) |', '|---|---|---|---|---|---|---|']
+    lines += [f"| {n} | {c['method']} | {c['budget']} | {c['stat']} | {fmt(c)} | {fmt(c['hindsight'])} | "
+              f"{c['hindsight']['peer_name']} ({c['hindsight']['dev_rank']} of {c['hindsight']['k']}) |"
+              for n, c in cells]
+    return '\n'.join(lines)
 
 def recommended_check_table(path=None) -> str:
     "recommended / diffusers' one setting on the problems the benchmark never ran (benchmarks/recommended_check.py)."
@@ -112,6 +125,10 @@ def summary(res: dict) -> str:
         t = tuner_target(res)
         if t['cells']: out.append(f"- *tune_sampler at 5 and 10 evaluations, target ≤ 0.7 of the best fixed peer:* "
                                   f"{t['point']} of {t['cells']} cells by the ratio, {t['sure']} with the whole "
+                                  f"interval ≤ 0.7.")
+        h = tuner_target(res, against='hindsight')
+        if h['cells']: out.append(f"- *... against the peer setting chosen with hindsight (best on the fresh draws):* "
+                                  f"{h['point']} of {h['cells']} cells by the ratio, {h['sure']} with the whole "
                                   f"interval ≤ 0.7.")
     out.append(f"- *(4) one setting each:* ours ({res['single']['ours']['name']}) / diffusers' "
                f"({res['single']['peer']['name']}): {fmt(res['single']['geomean'])} in geometric mean; per cell "
@@ -174,6 +191,7 @@ def main(path=DEFAULT):
         print(label + '\n\n' + headline_table(res, kind) + '\n\nAbsolute RMS errors\n\n'
               + absolute_table(res, kind) + '\n')
     print('(3) fitted methods\n\n' + fitted_table(res) + '\n')
+    print('(3b) fitted methods against the hindsight peer\n\n' + hindsight_table(res) + '\n')
     print('(4) one setting for everything\n\n' + single_table(res) + '\n')
     print('(5) the recommended default\n\n' + recommended_table(res) + '\n')
     print('(5) on problems the benchmark never ran\n\n' + recommended_check_table() + '\n')

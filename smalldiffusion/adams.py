@@ -249,7 +249,7 @@ def samples_singlestep(model,                 # a ModelMixin model predicting ε
                        coefficients: str='midpoint', # 'midpoint' (DPM-Solver's) or 'exact' (the polynomial's integral)
                        lower_order_final: bool=True): # split the last full group: order - 1 steps, then one
     "Single-step DPM-Solver(++) (Lu et al. 2022): every step of a group of `order` leaves from the group's first point."
-    check_adams(order, 0., lower_order_final)
+    check_adams(order, 0., lower_order_final)                   # before the model is touched (singlestep_orders again)
     if predict not in ('x0', 'eps'):
         raise ValueError(f"predict must be 'x0' (DPM-Solver++) or 'eps' (DPM-Solver), got {predict!r}")
     if coefficients not in ('midpoint', 'exact'):
@@ -258,7 +258,7 @@ def samples_singlestep(model,                 # a ModelMixin model predicting ε
     sigmas, xt, cond = prepare_sampling(model, sigmas, batchsize, xt, cond, accelerator)
     sigs, eps_fn = check_sigmas(sigmas, strict='samples_singlestep').tolist(), _eps_fn(model, cond, cfg_scale)
     x0 = predict == 'x0'
-    step = _single_step(x0) if coefficients == 'midpoint' else _x0_adams_step if x0 else _eps_adams_step
+    step = _midpoint_step(x0) if coefficients == 'midpoint' else _x0_adams_step if x0 else _eps_adams_step
     f = (lambda x, sig: x - sig * eps_fn(x, sig)) if x0 else eps_fn
     return _singlestep(model, sigs, xt, f, step, singlestep_orders(len(sigs) - 1, order, lower_order_final,
                                                                    sigs[-1] == 0))
@@ -273,7 +273,7 @@ def _singlestep(model, sigs, xt, f, step, orders):
         xt = step(Fs, lam[i + 1 - k:i + 1], lam[i + 1 - k], lam[i + 1], x_start)
         yield xt
 
-def _single_step(x0: bool):
+def _midpoint_step(x0: bool):
     "DPM-Solver's single-step 'midpoint' step in x̂0 (`x0`) or ε̂: the last node's difference, DPM-Solver's weights."
     def step(Fs: list, nodes: list, l0: float, l1: float, x: Tensor) -> Tensor:
         if math.isinf(l1) or len(Fs) == 1: return (_x0_adams_step if x0 else _eps_adams_step)(Fs, nodes, l0, l1, x)
