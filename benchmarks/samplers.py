@@ -273,7 +273,7 @@ def fitted_cells(p: dict, rows: list, fitted: list) -> list:
                 out[-1]['hindsight'] = hindsight(p, rows, best['fresh'][0], f['budget'], st)
     return out
 
-HINDSIGHT_K = 16     # peer settings run on the fresh draws per cell for the hindsight pick: the best K on dev
+HINDSIGHT_K = 24     # peer settings run on the fresh draws per cell for the hindsight pick: the best K on dev
 
 def hindsight(p: dict, rows: list, d_ours: np.ndarray, budget: int, st: str) -> dict:
     """The fitted method against the peer setting that is best *on the fresh draws* (chosen with hindsight) among
