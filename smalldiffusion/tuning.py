@@ -72,7 +72,8 @@ class Tuned:
         return self.sampler(model, self.sigmas if sigmas is None else sigmas, **self.kwargs, **kw)
     def __repr__(self):
         c = self.choice
-        return (f"Tuned({c['method']}, {c['grid']} grid, {c['steps']} steps, {c['nfe']} evaluations; "
+        grid = c['grid'].replace(', points moved', ' grid, points moved') if c['grid_moved'] else f"{c['grid']} grid"
+        return (f"Tuned({c['method']}, {grid}, {c['steps']} steps, {c['nfe']} evaluations, {c['stat']} error; "
                 f"calibration {self.seconds:.1f} s, {self.calls} model calls)")
 
 # %% ../nbs/02g_tuning.ipynb #5f43351b
@@ -88,10 +89,20 @@ def _final(sampler, model, sigmas, xt, cond, cfg_scale, kw) -> Tensor:
     *_, x = sampler(model, sigmas, xt=xt, cond=cond, cfg_scale=cfg_scale, **kw)
     return x
 
-def _distance(x, ref) -> float:
-    "Median distance over the draws (inf if any diverged)."
-    d = (x - ref).flatten(1).norm(dim=1)
-    return float(d.median()) if torch.isfinite(d).all() else math.inf
+def _distances(x, ref) -> Tensor:
+    "Each draw's distance to the reference."
+    return (x - ref).flatten(1).norm(dim=1)
+
+_STATS = ('median', 'rms')       # the errors the tuner can minimise
+
+def _reduce(d: Tensor, stat: str='median') -> float:
+    "The draws' distances `d` as one error: their median or root mean square (inf if any diverged)."
+    if not torch.isfinite(d).all(): return math.inf
+    return float(d.median()) if stat == 'median' else float(d.pow(2).mean().sqrt())
+
+def _distance(x, ref, stat: str='median') -> float:
+    "The error of `x` against `ref` over the draws, by `stat`."
+    return _reduce(_distances(x, ref), stat)
 
 # %% ../nbs/02g_tuning.ipynb #08379b5a
 def _steps_within(calls, nfe: int):
@@ -124,7 +135,7 @@ def _at(refs: dict, end: float) -> Tensor:
     return refs[key]
 
 # %% ../nbs/02g_tuning.ipynb #f92dea58
-def _candidates(model, schedule, nfe, xt, refs, cond, cfg_scale, sigma_data, progress) -> list:
+def _candidates(model, schedule, nfe, xt, refs, cond, cfg_scale, sigma_data, progress, stat='median') -> list:
     "(error, method, grid, steps, sigmas, arguments) of every candidate that fits the budget and does not warn."
     out, grids = [], lambda n: tuning_grids(schedule, n, sigma_data)
     c1 = None if cond is None else cond[:1]
@@ -145,7 +156,7 @@ def _candidates(model, schedule, nfe, xt, refs, cond, cfg_scale, sigma_data, pro
                     sigs = grids(steps_for[end])[grid]
                     x = _final(sampler, model, sigs, xt, cond, cfg_scale, kw)
                 except GridWarning: continue
-            out.append((_distance(x, _at(refs, float(sigs[-1]))), method, grid, steps_for[end], sigs, kw))
+            out.append((_distance(x, _at(refs, float(sigs[-1])), stat), method, grid, steps_for[end], sigs, kw))
     return sorted(out, key=lambda r: r[0])
 
 # %% ../nbs/02g_tuning.ipynb #f5c7b3c1
@@ -161,9 +172,11 @@ def tune_sampler(model: nn.Module,        # a ModelMixin model: ε, x0 or v pred
                  fine_steps: int=None,     # RK4 steps of the fine solve (None: 100 + 4 nfe; the error check halves it)
                  fit_weights: bool=True,   # also try step weights fitted on the model (ε-models, up to 20 evaluations)
                  fit_grid: bool=True,      # also try moving the picked grid's points (up to 20 evaluations)
+                 stat: str='median',       # the error to minimise over the draws: 'median' or 'rms' (root mean square)
                  progress: bool=True) -> Tuned: # show a progress bar over the candidates
     "Pick the sampler, its settings, the σ grid and (where it pays) moved grid points or step weights for `model`."
     t0, (nfe, batch, schedule, flow) = time.time(), check_tuning(model, nfe, batch, schedule)
+    if stat not in _STATS: raise ValueError(f"stat must be 'median' or 'rms' (the error over the draws), got {stat!r}")
     fine_steps = 100 + 4 * nfe if fine_steps is None else check_int('fine_steps', fine_steps, 2)
     xt = _calibration_noise(model, batch, seed, 1. if flow else _sigma_range(schedule)[1])
     xt = xt.to(next(itertools.chain(model.parameters(), model.buffers()), xt).dtype)   # the model's precision
@@ -172,24 +185,27 @@ def tune_sampler(model: nn.Module,        # a ModelMixin model: ε, x0 or v pred
     with _Counter(model) as count:
         refs = _reference(model, schedule, xt, cond, cfg_scale, fine_steps)
         coarse = _reference(model, schedule, xt, cond, cfg_scale, fine_steps // 2)
-        ref_error = _distance(coarse[0.], refs[0.])                # the half-step solve's error bounds the fine one's
+        ref_error = _distance(coarse[0.], refs[0.], stat)          # the half-step solve's error bounds the fine one's
         sigma_data = float(refs[0.].std())                        # the model's own estimate of the data's std
         first = lambda r: {k: v[:h] for k, v in r.items()}
-        c1 = None if cond is None else cond[:h]
-        ranked = _candidates(model, schedule, nfe, xt[:h], first(refs), c1, cfg_scale, sigma_data, progress)
+        c1, c2 = (None, None) if cond is None else (cond[:h], cond[h:])
+        ranked = _candidates(model, schedule, nfe, xt[:h], first(refs), c1, cfg_scale, sigma_data, progress, stat)
         if not ranked: raise ValueError(f'no sampler runs within nfe={nfe} evaluations here: give a larger budget')
         err, method, grid, steps, sigmas, kw = ranked[0]
-        sampler, fit, moved = METHODS[method][0], None, None
+        sampler, fit, moved, held = METHODS[method][0], None, None, None
+        if nfe <= 20 and (fit_grid or (fit_weights and not flow)):  # the pick's own held-out distances, run once
+            held = _distances(_final(sampler, model, sigmas, xt[h:], c2, cfg_scale, kw),
+                              _at(refs, float(sigmas[-1]))[h:])
         if fit_grid and nfe <= 20:
             moved = _move_grid_if_it_pays(model, schedule, flow, nfe, sampler, kw, sigmas, xt, refs, cond, cfg_scale, h,
-                                          progress)
+                                          held, stat, progress)
         if fit_weights and not flow and nfe <= 20:
-            fit = _fit_if_it_pays(model, schedule, nfe, ranked, xt, refs, cond, cfg_scale, h, sigma_data)
+            fit = _fit_if_it_pays(model, schedule, nfe, ranked, xt, refs, cond, cfg_scale, h, sigma_data, held, stat)
         if fit is not None and moved is not None:                  # both pay: the lower held-out error stays
             fit, moved = (fit, None) if fit[3] <= moved[1] else (None, moved)
-    choice = dict(method=method, grid=grid, steps=steps, nfe=nfe, calibration_error=err, weights=fit is not None,
-                  grid_moved=moved is not None, reference_error=ref_error, fine_steps=fine_steps,
-                  ranking=[(r[1], r[2], r[0]) for r in ranked])
+    choice = dict(method=method, grid=grid, steps=steps, nfe=nfe, stat=stat, calibration_error=err,
+                  weights=fit is not None, grid_moved=moved is not None, reference_error=ref_error,
+                  fine_steps=fine_steps, ranking=[(r[1], r[2], r[0]) for r in ranked])
     if moved is not None:
         sigmas = moved[0]
         choice.update(grid=f'{grid}, points moved', held_out=dict(fitted=moved[1], fixed=moved[2]))
@@ -200,33 +216,31 @@ def tune_sampler(model: nn.Module,        # a ModelMixin model: ε, x0 or v pred
     return Tuned(sampler, kw, sigmas, choice, time.time() - t0, count.calls)
 
 # %% ../nbs/02g_tuning.ipynb #e49f17a4
-def _fit_if_it_pays(model, schedule, nfe, ranked, xt, refs, cond, cfg_scale, h, sigma_data):
+def _fit_if_it_pays(model, schedule, nfe, ranked, xt, refs, cond, cfg_scale, h, sigma_data, held, stat):
     """(weights, sigmas, grid, held-out error, fixed pick's held-out error): step weights fitted on the first half of
-    the draws, on the two grids of the best fixed candidates, kept if the best cuts the second half's error by 10%."""
+    the draws, on the two grids of the best fixed candidates, kept if the best cuts the second half's error (by `stat`;
+    `held`: the fixed pick's distances there) by 10%."""
     grids = tuning_grids(schedule, nfe, sigma_data)
     c2 = None if cond is None else cond[h:]
-    _, _, _, _, sigmas, kw = ranked[0]
-    fixed = _final(METHODS[ranked[0][1]][0], model, sigmas, xt[h:], c2, cfg_scale, kw)
-    fixed = _distance(fixed, _at(refs, float(sigmas[-1]))[h:])
-    best = None
+    fixed, best = _reduce(held, stat), None
     for grid in list(dict.fromkeys(r[2] for r in ranked))[:2]:                 # the two best grids
         sigs = grids[grid]
         half = _eps_fn(model, None if cond is None else cond[:h], cfg_scale)
         W = _fit_weights(model, sigs.tolist(), xt[:h], _at(refs, float(sigs[-1]))[:h], half, 3, 1e-2, 200, False)
         err = _distance(_final(samples_calibrated, model, sigs, xt[h:], c2, cfg_scale, dict(weights=W)),
-                        _at(refs, float(sigs[-1]))[h:])
+                        _at(refs, float(sigs[-1]))[h:], stat)
         if best is None or err < best[3]: best = (W, sigs, grid, err, fixed)
     return best if best[3] < 0.9 * fixed else None
 
 # %% ../nbs/02g_tuning.ipynb #8d485f90
-def _move_grid(model, sampler, kw, sigmas, xt, ref, cond, cfg_scale, lo, runs, progress) -> Tensor:
+def _move_grid(model, sampler, kw, sigmas, xt, ref, cond, cfg_scale, lo, runs, progress, stat='median') -> Tensor:
     """The grid with its inner points moved one at a time, a pattern search in log σ (a flow: in log t), to
-    cut the median distance of `sampler`'s runs from `xt` to `ref`; both ends stay, the order is kept, and no point goes
-    below `lo` (the model's smallest noise level). At most `runs` runs."""
+    cut the error (by `stat`) of `sampler`'s runs from `xt` to `ref`; both ends stay, the order is kept, and no point
+    goes below `lo` (the model's smallest noise level). At most `runs` runs."""
     def error(s):
         with warnings.catch_warnings():
             warnings.simplefilter('error', GridWarning)
-            try: return _distance(_final(sampler, model, s, xt, cond, cfg_scale, kw), ref)
+            try: return _distance(_final(sampler, model, s, xt, cond, cfg_scale, kw), ref, stat)
             except GridWarning: return math.inf
     s, u_lo = sigmas.clone(), math.log(lo)
     u = [math.log(float(v)) if v > 0 else -math.inf for v in s]
@@ -246,18 +260,20 @@ def _move_grid(model, sampler, kw, sigmas, xt, ref, cond, cfg_scale, lo, runs, p
     bar.close()
     return s
 
-def _move_grid_if_it_pays(model, schedule, flow, nfe, sampler, kw, sigmas, xt, refs, cond, cfg_scale, h, progress):
-    """(sigmas, held-out error, the unmoved grid's held-out error): the picked grid's points moved on the first half of
-    the draws (at most 10 nfe + 50 runs), kept if that cuts the second half's median error by 10% or more without
-    raising its root-mean-square error by more than 10%."""
+def _move_grid_if_it_pays(model, schedule, flow, nfe, sampler, kw, sigmas, xt, refs, cond, cfg_scale, h, held, stat,
+                          progress):
+    """(sigmas, held-out error, the unmoved grid's held-out error), both by `stat`: the picked grid's points moved on
+    the first half of the draws (at most 10 nfe + 50 runs), kept if that cuts the second half's error by 10% or more
+    without raising the other statistic (median or root mean square) there by more than 10%. `held`: the unmoved grid's
+    distances on the second half."""
     ref, c1, c2 = _at(refs, float(sigmas[-1])), *((None, None) if cond is None else (cond[:h], cond[h:]))
     lo = float(schedule.t_min) if flow else _sigma_range(schedule)[0]
-    moved = _move_grid(model, sampler, kw, sigmas, xt[:h], ref[:h], c1, cfg_scale, lo, 10 * nfe + 50, progress)
-    d = lambda s: (_final(sampler, model, s, xt[h:], c2, cfg_scale, kw) - ref[h:]).flatten(1).norm(dim=1)
-    new, old = d(moved), d(sigmas)
-    rms = lambda v: float(v.pow(2).mean().sqrt())
-    if not torch.isfinite(new).all() or rms(new) > 1.1 * rms(old): return None
-    return (moved, float(new.median()), float(old.median())) if new.median() < 0.9 * old.median() else None
+    moved = _move_grid(model, sampler, kw, sigmas, xt[:h], ref[:h], c1, cfg_scale, lo, 10 * nfe + 50, progress, stat)
+    new = _distances(_final(sampler, model, moved, xt[h:], c2, cfg_scale, kw), ref[h:])
+    other = _STATS[1 - _STATS.index(stat)]
+    if not torch.isfinite(new).all() or _reduce(new, other) > 1.1 * _reduce(held, other): return None
+    gain = _reduce(new, stat) < 0.9 * _reduce(held, stat)
+    return (moved, _reduce(new, stat), _reduce(held, stat)) if gain else None
 
 # %% ../nbs/02g_tuning.ipynb #680ffaa6
 def recommended(schedule: Schedule, # the schedule the model was trained with (a ScheduleFlow for a flow model)
