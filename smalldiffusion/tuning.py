@@ -324,9 +324,10 @@ def load(cls: Tuned, path) -> Tuned:
                          'load those with load_checkpoint)')
     if meta.get('sha256') != _digest(tensors):
         raise ValueError(f'{path} is corrupted: its tensors do not match the checksum written with them; tune again')
-    sampler = _SAMPLERS.get(meta['sampler'])
-    if sampler is None:
-        raise ValueError(f"{path} names the sampler {meta['sampler']!r}, which this version of smalldiffusion lacks")
-    kw = dict(meta['kwargs'], **{k[3:]: v for k, v in tensors.items() if k.startswith('kw.')})
-    choice = dict(meta['choice'], ranking=[tuple(r) for r in meta['choice'].get('ranking', [])])
-    return cls(sampler, kw, tensors['sigmas'], choice, meta['seconds'], meta['calls'])
+    try: name, kw, choice, seconds, calls = (meta[k] for k in ('sampler', 'kwargs', 'choice', 'seconds', 'calls'))
+    except KeyError as e: raise ValueError(f'{path} is corrupted: its header lacks {e}; tune again') from e
+    if name not in _SAMPLERS:
+        raise ValueError(f"{path} names the sampler {name!r}, which this version of smalldiffusion lacks")
+    kw = dict(kw, **{k[3:]: v for k, v in tensors.items() if k.startswith('kw.')})
+    choice = dict(choice, ranking=[tuple(r) for r in choice.get('ranking', [])])
+    return cls(_SAMPLERS[name], kw, tensors['sigmas'], choice, seconds, calls)
