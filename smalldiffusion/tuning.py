@@ -6,9 +6,12 @@
 __all__ = ['METHODS', 'tuning_grids', 'Tuned', 'tune_sampler', 'recommended']
 
 # %% ../nbs/02g_tuning.ipynb #07b07a66
-import functools, itertools, math, time, warnings
+import functools, itertools, json, math, time, warnings
+from pathlib import Path
 import torch
 from torch import nn, Tensor
+from fastcore.basics import patch
+from safetensors.torch import save_file, safe_open
 from tqdm.auto import tqdm
 from .checks import check_int, check_tuning, GridWarning
 from .schedule import Schedule
@@ -18,6 +21,8 @@ from .adams import samples_eps_adams, samples_x0_adams, samples_trig_pc, samples
 from .calibration import samples_calibrated, _calibration_noise, _fit_weights
 from .flow import _velocity
 from .mixture import _rk4
+from .fileio import atomic_write
+from .checkpoint import _digest
 
 # %% ../nbs/02g_tuning.ipynb #3a8935a7
 METHODS = {   # name -> (sampler, arguments): the defaults first, then the settings the sampler pages document
@@ -284,3 +289,45 @@ def recommended(schedule: Schedule, # the schedule the model was trained with (a
     sampler, kw = METHODS['x0-Adams 3, corrector 1, lower-order final (recommended)']
     grid = 'uniform to t_min' if hasattr(schedule, 't_min') else 'trailing to σ_min'
     return functools.partial(sampler, **kw), grids[grid]
+
+# %% ../nbs/02g_tuning.ipynb #efea7119
+_TUNED_FORMAT = 'smalldiffusion-tuned-1'
+_SAMPLERS = {f.__name__: f for f in [*(s for s, _ in METHODS.values()), samples_calibrated]}   # what a file may name
+
+@patch
+def save(self: Tuned, path) -> Path:
+    "Write this tuned sampler (grid, arguments, fitted weights, report) to the safetensors file `path`, atomically."
+    name = getattr(self.sampler, '__name__', None)
+    if _SAMPLERS.get(name) is not self.sampler:
+        raise ValueError(f'Tuned.save stores the sampler by name, and {self.sampler!r} is none of the tuner\'s '
+                         f'({", ".join(_SAMPLERS)})')
+    tensors = {'sigmas': self.sigmas.detach().cpu().contiguous()}
+    tensors.update({f'kw.{k}': v.detach().cpu().contiguous() for k, v in self.kwargs.items() if isinstance(v, Tensor)})
+    meta = dict(format=_TUNED_FORMAT, sampler=name, choice=self.choice, seconds=self.seconds, calls=self.calls,
+                kwargs={k: v for k, v in self.kwargs.items() if not isinstance(v, Tensor)}, sha256=_digest(tensors))
+    header = json.dumps(meta)                               # before the write: a choice JSON cannot hold fails here
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={'smalldiffusion': header}))
+
+@patch(cls_method=True)
+def load(cls: Tuned, path) -> Tuned:
+    "The tuned sampler that `Tuned.save` wrote to `path`; a missing, truncated or altered file raises, saying which."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f'no tuned sampler at {path}: write one with tuned.save(path)')
+    try:
+        with safe_open(str(path), framework='pt') as f:
+            header, tensors = (f.metadata() or {}).get('smalldiffusion'), {k: f.get_tensor(k) for k in f.keys()}
+        meta = json.loads(header)
+    except Exception as e:   # not safetensors, truncated, or without our header
+        raise ValueError(f'{path} is not a readable tuned sampler ({type(e).__name__}: {e}); tune again, save') from e
+    if not isinstance(meta, dict) or meta.get('format') != _TUNED_FORMAT:
+        raise ValueError(f'{path} is not a tuned sampler: its header is not {_TUNED_FORMAT!r} (a checkpoint? '
+                         'load those with load_checkpoint)')
+    if meta.get('sha256') != _digest(tensors):
+        raise ValueError(f'{path} is corrupted: its tensors do not match the checksum written with them; tune again')
+    try: name, kw, choice, seconds, calls = (meta[k] for k in ('sampler', 'kwargs', 'choice', 'seconds', 'calls'))
+    except KeyError as e: raise ValueError(f'{path} is corrupted: its header lacks {e}; tune again') from e
+    if name not in _SAMPLERS:
+        raise ValueError(f"{path} names the sampler {name!r}, which this version of smalldiffusion lacks")
+    kw = dict(kw, **{k[3:]: v for k, v in tensors.items() if k.startswith('kw.')})
+    choice = dict(choice, ranking=[tuple(r) for r in choice.get('ranking', [])])
+    return cls(_SAMPLERS[name], kw, tensors['sigmas'], choice, seconds, calls)
