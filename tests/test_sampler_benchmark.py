@@ -128,3 +128,12 @@ def test_every_diffusers_variant_runs_or_is_recorded(bench):
         assert all(r['nfe'] <= r['budget'] for r in rows)
         if name == 'flow16':     # the flow forms and FlowMatch schedulers do run there
             assert {'FlowMatchEuler', 'DPM-Solver++(2M) (flow sigmas)', 'UniPC-2 bh2 (flow sigmas)'} <= ok
+
+def test_tuner_cells_use_the_tuner_for_their_statistic(bench, res):
+    """At the target budgets each tune_sampler cell is scored on the tuner called with that cell's statistic
+    (stat='median' or 'rms'), and that call's report says so; at the others, its default (median) serves both."""
+    cells = [c for p in res['problems'] for c in p['fitted'] if c['method'] == 'tune_sampler']
+    assert cells
+    for c in cells:
+        want = c['stat'] if c['budget'] in bench.FITTED_BUDGETS else 'median'
+        assert c['ours_name'] == f'tune_sampler, stat={want}' and c['choice']['stat'] == want, c
