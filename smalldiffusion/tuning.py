@@ -77,9 +77,8 @@ class Tuned:
         return self.sampler(model, self.sigmas if sigmas is None else sigmas, **self.kwargs, **kw)
     def __repr__(self):
         c = self.choice
-        grid = c['grid'].replace(', points moved', ' grid, points moved') if c['grid_moved'] else f"{c['grid']} grid"
-        return (f"Tuned({c['method']}, {grid}, {c['steps']} steps, {c['nfe']} evaluations, {c['stat']} error; "
-                f"calibration {self.seconds:.1f} s, {self.calls} model calls)")
+        return (f"Tuned({c['method']}; grid {c['grid']}; {c['steps']} steps, {c['nfe']} evaluations, {c['stat']} "
+                f"error; calibration {self.seconds:.1f} s, {self.calls} model calls)")
 
 # %% ../nbs/02g_tuning.ipynb #5f43351b
 class _Counter:
@@ -277,8 +276,8 @@ def _move_grid_if_it_pays(model, schedule, flow, nfe, sampler, kw, sigmas, xt, r
     new = _distances(_final(sampler, model, moved, xt[h:], c2, cfg_scale, kw), ref[h:])
     other = _STATS[1 - _STATS.index(stat)]
     if not torch.isfinite(new).all() or _reduce(new, other) > 1.1 * _reduce(held, other): return None
-    gain = _reduce(new, stat) < 0.9 * _reduce(held, stat)
-    return (moved, _reduce(new, stat), _reduce(held, stat)) if gain else None
+    new_err, old_err = _reduce(new, stat), _reduce(held, stat)
+    return (moved, new_err, old_err) if new_err < 0.9 * old_err else None
 
 # %% ../nbs/02g_tuning.ipynb #680ffaa6
 def recommended(schedule: Schedule, # the schedule the model was trained with (a ScheduleFlow for a flow model)
