@@ -8,7 +8,10 @@ fine solve of its probability-flow ODE that gives the reference state at any σ 
   flow16      the exact flow velocity (`GaussianMixtureFlow`) of a 16-D mixture no setting was chosen on (seed 7),
               from t = 0.999 (σ = 999) as diffusers' flow schedulers start, float64
   digits_unet the digits U-Net of the image-training page (its settings: 110 epochs, EMA 0.995), float32
-The networks are trained once and cached in benchmarks/cache/ (not committed).
+The two networks' weights are committed in benchmarks/weights/ (about a megabyte each), so every run scores the same
+networks; the JSON records each file's sha256. Delete a file to retrain it: training is seeded from the model's
+construction on (`_trained`), but 110 epochs amplify any difference in float rounding between machines or thread
+counts, so a retrained network is a different problem whose numbers need a new run.
 
 Seeds: a problem's own seed (the mixture's, the training's) is never a noise seed. Development noise, fresh noise,
 calibration noise (fitted methods) and data draws (stochastic samplers) each have their own seed range below.
@@ -23,7 +26,7 @@ from smalldiffusion.samplers import sigmas_karras
 from smalldiffusion.flow import FlowAsEps
 from smalldiffusion.mixture import GaussianMixture, GaussianMixtureDenoiser, GaussianMixtureFlow, solve_pf_ode
 
-CACHE = Path(__file__).parent / 'cache'
+WEIGHTS = Path(__file__).parent / 'weights'
 SCHEDULE = ScheduleDDPM(1000)   # mixture16, wide4 and digits_mlp start from its top; the digits MLP is trained on it
 SIG_MIN, SIG_MAX = float(SCHEDULE.sigmas.min()), float(SCHEDULE.sigmas.max())
 UNET_SCHEDULE = ScheduleLogLinear(sigma_min=0.01, sigma_max=20, N=800)   # the image-training page's
@@ -51,38 +54,43 @@ def _train(model, loader, schedule, epochs, lr, ema=None, quiet=False):
         for i, ns in enumerate(training_loop(loader, model, schedule, epochs=epochs, lr=lr, ema=ema)):
             if not quiet and i % 1000 == 0: print(f'  step {i}: loss {ns.loss.item():.4f}', flush=True)
 
-def _cached(model, name, train):
-    "Load `model`'s weights from benchmarks/cache/`name`, or train (seeded) and save them; (model, seconds)."
+def _trained(build, name, train, seed=0):
+    """`build()`'s network with the weights in benchmarks/weights/`name`, or built and trained (both under `seed`) and
+    saved there atomically; (model, training seconds, the file's sha256)."""
+    import hashlib, os, tempfile
     from safetensors.torch import load_file, save_file
-    path = CACHE / f'{name}.safetensors'
-    if path.exists():
-        model.load_state_dict(load_file(path)); return model.eval().requires_grad_(False), 0.
-    t0 = time.time()
-    with torch.enable_grad(): model = train(model)
-    CACHE.mkdir(exist_ok=True); save_file(model.state_dict(), path)
-    return model.eval().requires_grad_(False), time.time() - t0
+    path = WEIGHTS / f'{name}.safetensors'
+    torch.manual_seed(seed)               # the initial weights: seeded too, not left to whatever ran before
+    model, t0 = build(), time.time()
+    if path.exists(): model.load_state_dict(load_file(path)); seconds = 0.
+    else:
+        with torch.enable_grad(): model = train(model)
+        WEIGHTS.mkdir(exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=WEIGHTS, suffix='.safetensors'); os.close(fd)
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp)
+        os.chmod(tmp, 0o644); os.replace(tmp, path)
+        seconds = time.time() - t0
+    return model.eval().requires_grad_(False), seconds, hashlib.sha256(path.read_bytes()).hexdigest()
 
 def digits_mlp(train_steps: int=6000):
-    "An ε-MLP (input scaled to unit variance) trained on the digits with ScheduleDDPM(1000), cached; (model, s)."
+    "An ε-MLP (input scaled to unit variance) trained on the digits on ScheduleDDPM(1000); (model, s, sha256)."
     def train(model):
-        torch.manual_seed(0)
         loader = torch.utils.data.DataLoader(digits_data(), batch_size=256, shuffle=True, drop_last=True)
         _train(model, loader, SCHEDULE, math.ceil(train_steps / len(loader)), 1e-3); return model
-    return _cached(Scaled(TimeInputMLP)(dim=64, hidden_dims=(256, 256, 256, 256)), f'digits_mlp_scaled_{train_steps}',
-                   train)
+    return _trained(lambda: Scaled(TimeInputMLP)(dim=64, hidden_dims=(256, 256, 256, 256)),
+                    f'digits_mlp_scaled_{train_steps}', train)
 
 def digits_unet():
-    "The image-training page's digits U-Net (its settings; the EMA weights), cached; (model, seconds)."
+    "The image-training page's digits U-Net (its settings; the EMA weights), committed; (model, s, sha256)."
     from smalldiffusion import Unet, make_ema
     from smalldiffusion.image import Digits
     def train(model):
-        torch.manual_seed(0)
         loader = torch.utils.data.DataLoader(Digits('train'), batch_size=128, shuffle=True, drop_last=True)
         ema = make_ema(model, decay=0.995)
         _train(model, loader, UNET_SCHEDULE, 110, 3e-3, ema=ema, quiet=True)
         return ema.module
-    net = Scaled(Unet)(8, 1, 1, ch=16, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(4,), dropout=0.0)
-    return _cached(net, 'digits_unet_page', train)
+    return _trained(lambda: Scaled(Unet)(8, 1, 1, ch=16, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(4,),
+                                         dropout=0.0), 'digits_unet_page', train)
 
 def fine_grid(lo: float, hi: float, n: int, dtype=torch.float64) -> torch.Tensor:
     return sigmas_karras(torch.tensor([lo, hi], dtype=dtype), n, final_zero=False).to(dtype)
@@ -93,26 +101,26 @@ def _noise(seed: int, n: int, dims: tuple, scale: float, dtype) -> torch.Tensor:
 def _model(name: str):
     "(ε-model in σ form, what a user passes (the flow model for flow16), its schedule, data mixture, σ_data, s)."
     if name == 'digits_mlp':
-        net, s = digits_mlp()
-        return net.double(), net.double(), SCHEDULE, None, float(digits_data().std()), s
+        net, s, sha = digits_mlp()
+        return net.double(), net.double(), SCHEDULE, None, float(digits_data().std()), (s, sha)
     if name == 'digits_unet':
         from smalldiffusion.image import Digits
-        net, s = digits_unet()
-        return net, net, UNET_SCHEDULE, None, float(Digits('train').images.std()), s
+        net, s, sha = digits_unet()
+        return net, net, UNET_SCHEDULE, None, float(Digits('train').images.std()), (s, sha)
     if name == 'flow16':
         mix = GaussianMixture.random(k=8, dim=16, seed=7)
         flow = GaussianMixtureFlow(mix)
-        return FlowAsEps(flow), flow, FLOW_SCHEDULE, mix, mix.sigma_data, 0.
+        return FlowAsEps(flow), flow, FLOW_SCHEDULE, mix, mix.sigma_data, (0., None)
     mix = GaussianMixture.random(k=8, dim=16, seed=0) if name == 'mixture16' else wide_mixture()
     model = GaussianMixtureDenoiser(mix)
-    return model, model, SCHEDULE, mix, mix.sigma_data, 0.
+    return model, model, SCHEDULE, mix, mix.sigma_data, (0., None)
 
 @torch.no_grad()
 def make_problem(name: str, n_dev: int, n_fresh: int, ref_steps: int) -> dict:
     """A problem: its ε-model in σ form, σ range, dev and fresh starting states (disjoint seeds) and `ref(which, σ)`,
     the fine solve's state at σ from those draws."""
     i = PROBLEMS.index(name)
-    model, user_model, schedule, mix, sigma_data, train_s = _model(name)
+    model, user_model, schedule, mix, sigma_data, (train_s, weights_sha) = _model(name)
     exact, dtype = name not in ('digits_mlp', 'digits_unet'), torch.float32 if name == 'digits_unet' else torch.float64
     if name == 'flow16': sig_max, sig_min = FLOW_T_MAX / (1 - FLOW_T_MAX), FLOW_T_MIN / (1 - FLOW_T_MIN)
     else: sig_max, sig_min = float(schedule.sigmas.max()), float(schedule.sigmas.min())
@@ -122,7 +130,7 @@ def make_problem(name: str, n_dev: int, n_fresh: int, ref_steps: int) -> dict:
          for w, seed, n in (('dev', DEV_SEED, n_dev), ('fresh', FRESH_SEED, n_fresh))}
     p = dict(name=name, model=model, user_model=user_model, schedule=schedule, mixture=mix, sigma_data=sigma_data,
              sig_max=sig_max, sig_min=sig_min, exact=exact, dtype=dtype, x=x, refs={}, fresh={}, ref_steps=ref_steps,
-             tuned_here=name in TUNED_ON, train_seconds=train_s, index=i,
+             tuned_here=name in TUNED_ON, train_seconds=train_s, weights_sha256=weights_sha, index=i,
              noise=lambda seed, n: _noise(seed + 100 * i, n, model.input_dims, scale, dtype))
     t0 = time.time()
     p['ref_error_half_steps'] = float((_solve(p, x['dev'], 0., ref_steps // 2) - ref(p, 'dev', 0.)).flatten(1)

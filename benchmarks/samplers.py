@@ -515,7 +515,7 @@ def run_problem(name: str, cfg: dict, res: dict, probs: list):
         except Exception as e: res['not_run'].append(f'tune_sampler on {name}: {type(e).__name__}: {str(e)[:200]}')
     fcells = fitted_cells(p, p['rows'], fitted)
     keep = {k: p[k] for k in ('name', 'sigma_data', 'ref_error_half_steps', 'tuned_here', 'train_seconds',
-                              'ref_seconds', 'sig_min', 'sig_max')}
+                              'weights_sha256', 'ref_seconds', 'sig_min', 'sig_max')}
     entry = dict(**keep, n_dev=n_dev, n_fresh=n_fresh, grids=list(grids_of(p)), skipped=skipped,
                  failed=sorted({r['sampler'] + ' (' + r['error'] + ')' for r in p['rows'] if 'error' in r}),
                  dev=_compact(p['rows']), headline=head, fitted=fcells)

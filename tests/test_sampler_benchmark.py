@@ -137,3 +137,35 @@ def test_tuner_cells_use_the_tuner_for_their_statistic(bench, res):
     for c in cells:
         want = c['stat'] if c['budget'] in bench.FITTED_BUDGETS else 'median'
         assert c['ours_name'] == f'tune_sampler, stat={want}' and c['choice']['stat'] == want, c
+
+@pytest.fixture(scope='module')
+def problems_mod(bench):
+    import sys
+    return sys.modules[bench.make_problem.__module__]
+
+def test_trained_networks_are_the_committed_ones(problems_mod, res):
+    """The trained problems were scored on the weights committed in benchmarks/weights/: the JSON's sha256 of each is
+    the file's (retraining the networks without rerunning the benchmark fails here)."""
+    import hashlib
+    seen = {p['name']: p.get('weights_sha256') for p in res['problems'] if p['name'] in ('digits_mlp', 'digits_unet')}
+    assert set(seen) == {'digits_mlp', 'digits_unet'}
+    files = {'digits_mlp': 'digits_mlp_scaled_6000', 'digits_unet': 'digits_unet_page'}
+    for name, sha in seen.items():
+        path = problems_mod.WEIGHTS / f'{files[name]}.safetensors'
+        assert path.exists(), f'{path} is missing: it is committed with the benchmark'
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == sha, name
+
+def test_training_starts_from_seeded_weights(problems_mod, tmp_path, monkeypatch):
+    """A network trained for the benchmark starts from the same initial weights whatever drew from torch's global
+    generator before (its construction is seeded, not only its training), and is saved where it is loaded from."""
+    monkeypatch.setattr(problems_mod, 'WEIGHTS', tmp_path)
+    build = lambda: torch.nn.Linear(3, 4)
+    first = []
+    def train(model): first.append({k: v.clone() for k, v in model.state_dict().items()}); return model
+    torch.randn(17); m1, _, sha1 = problems_mod._trained(build, 'a', train)
+    torch.rand(5); m2, _, sha2 = problems_mod._trained(build, 'b', train)
+    assert len(first) == 2 and sha1 == sha2
+    for k in first[0]: assert torch.equal(first[0][k], first[1][k]), k
+    m3, seconds, sha3 = problems_mod._trained(build, 'a', lambda m: pytest.fail('retrained a committed network'))
+    assert sha3 == sha1 and seconds == 0.
+    for k, v in m1.state_dict().items(): assert torch.equal(v, m3.state_dict()[k]), k
