@@ -24,8 +24,9 @@ torch.set_num_threads(1)
 def digits():
     from sklearn.datasets import load_digits
     return torch.tensor(load_digits().data, dtype=torch.float32) / 8 - 1
-def train(model, schedule, data, steps, seed, lr=2e-3):
-    torch.manual_seed(seed)
+def train(build, schedule, data, steps, seed, lr=2e-3):
+    "`build()`'s network trained from `seed`: its initial weights too, whatever drew from torch's generator before."
+    torch.manual_seed(seed); model = build()
     loader = torch.utils.data.DataLoader(data, batch_size=128, shuffle=True, drop_last=True)
     for _ in training_loop(loader, model, schedule, epochs=math.ceil(steps / len(loader)), lr=lr): pass
     return model.eval().double().requires_grad_(False)
@@ -35,11 +36,11 @@ def swiss(n=2000):
 ddpm = ScheduleDDPM(1000); loglin = ScheduleLogLinear(200, sigma_min=0.005, sigma_max=10)
 PROBLEMS = [  # (name, model maker, schedule): trained here, seeded
     ('digits PredV MLP 128x3',
-     lambda: train(PredV(TimeInputMLP)(dim=64, hidden_dims=(128,) * 3), ddpm, digits(), 1500, 0), ddpm),
+     lambda: train(lambda: PredV(TimeInputMLP)(dim=64, hidden_dims=(128,) * 3), ddpm, digits(), 1500, 0), ddpm),
     ('digits eps-MLP 256x2',
-     lambda: train(Scaled(TimeInputMLP)(dim=64, hidden_dims=(256, 256)), ddpm, digits(), 3000, 1), ddpm),
+     lambda: train(lambda: Scaled(TimeInputMLP)(dim=64, hidden_dims=(256, 256)), ddpm, digits(), 3000, 1), ddpm),
     ('swissroll eps-MLP, log-linear',
-     lambda: train(TimeInputMLP(dim=2, hidden_dims=(64,) * 3), loglin, swiss(), 3000, 2), loglin),
+     lambda: train(lambda: TimeInputMLP(dim=2, hidden_dims=(64,) * 3), loglin, swiss(), 3000, 2), loglin),
     ('8-D mixture seed 11', lambda: GaussianMixtureDenoiser(GaussianMixture.random(k=6, dim=8, seed=11)), ddpm)]
 stat = lambda d, st: float(np.median(d)) if st == 'median' else float(np.sqrt((d ** 2).mean()))
 out, pairs, cells = {}, {}, []
