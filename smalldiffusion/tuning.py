@@ -171,7 +171,7 @@ def tune_sampler(model: nn.Module,        # a ModelMixin model: ε, x0 or v pred
                  *,
                  cond: Tensor=None,        # conditions for the calibration draws: one per draw, or one for all
                  cfg_scale: float=0.,      # the guidance you will sample with (a number or a guidance object)
-                 batch: int=256,           # calibration draws from the model's own rand_input
+                 batch: int=None,          # calibration draws from rand_input (None: 256; 512 for stat='rms')
                  seed: int=0,              # their seed (the global RNG is left untouched)
                  fine_steps: int=None,     # RK4 steps of the fine solve (None: 100 + 4 nfe; the error check halves it)
                  fit_weights: bool=True,   # also try step weights fitted on the model (ε-models, up to 20 evaluations)
@@ -179,8 +179,9 @@ def tune_sampler(model: nn.Module,        # a ModelMixin model: ε, x0 or v pred
                  stat: str='median',       # the error to minimise over the draws: 'median' or 'rms' (root mean square)
                  progress: bool=True) -> Tuned: # show a progress bar over the candidates
     "Pick the sampler, its settings, the σ grid and (where it pays) moved grid points or step weights for `model`."
-    t0, (nfe, batch, schedule, flow) = time.time(), check_tuning(model, nfe, batch, schedule)
     if stat not in _STATS: raise ValueError(f"stat must be 'median' or 'rms' (the error over the draws), got {stat!r}")
+    if batch is None: batch = 512 if stat == 'rms' else 256        # the RMS of a few hundred draws is noisier
+    t0, (nfe, batch, schedule, flow) = time.time(), check_tuning(model, nfe, batch, schedule)
     fine_steps = 100 + 4 * nfe if fine_steps is None else check_int('fine_steps', fine_steps, 2)
     xt = _calibration_noise(model, batch, seed, 1. if flow else _sigma_range(schedule)[1])
     xt = xt.to(next(itertools.chain(model.parameters(), model.buffers()), xt).dtype)   # the model's precision
@@ -207,7 +208,7 @@ def tune_sampler(model: nn.Module,        # a ModelMixin model: ε, x0 or v pred
             fit = _fit_if_it_pays(model, schedule, nfe, ranked, xt, refs, cond, cfg_scale, h, sigma_data, held, stat)
         if fit is not None and moved is not None:                  # both pay: the lower held-out error stays
             fit, moved = (fit, None) if fit[3] <= moved[1] else (None, moved)
-    choice = dict(method=method, grid=grid, steps=steps, nfe=nfe, stat=stat, calibration_error=err,
+    choice = dict(method=method, grid=grid, steps=steps, nfe=nfe, stat=stat, batch=batch, calibration_error=err,
                   weights=fit is not None, grid_moved=moved is not None, reference_error=ref_error,
                   fine_steps=fine_steps, ranking=[(r[1], r[2], r[0]) for r in ranked])
     if moved is not None:
