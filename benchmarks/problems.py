@@ -10,8 +10,9 @@ fine solve of its probability-flow ODE that gives the reference state at any σ 
   digits_unet the digits U-Net of the image-training page (its settings: 110 epochs, EMA 0.995), float32
 The two networks' weights are committed in benchmarks/weights/ (about a megabyte each), so every run scores the same
 networks; the JSON records each file's sha256. Delete a file to retrain it: training is seeded from the model's
-construction on (`_trained`), but 110 epochs amplify any difference in float rounding between machines or thread
-counts, so a retrained network is a different problem whose numbers need a new run.
+construction on (`_trained`; two trainings on one machine gave identical files), but float rounding can differ between
+machines and thread counts and long training amplifies it, so a retrained network is a new problem whose numbers need
+a new run.
 
 Seeds: a problem's own seed (the mixture's, the training's) is never a noise seed. Development noise, fresh noise,
 calibration noise (fitted methods) and data draws (stochastic samplers) each have their own seed range below.
@@ -99,7 +100,8 @@ def _noise(seed: int, n: int, dims: tuple, scale: float, dtype) -> torch.Tensor:
     return scale * torch.randn(n, *dims, generator=torch.Generator().manual_seed(seed), dtype=dtype)
 
 def _model(name: str):
-    "(ε-model in σ form, what a user passes (the flow model for flow16), its schedule, data mixture, σ_data, s)."
+    """(ε-model in σ form, what a user passes (the flow model for flow16), its schedule, data mixture, σ_data,
+    (training seconds, the weights file's sha256 or None))."""
     if name == 'digits_mlp':
         net, s, sha = digits_mlp()
         return net.double(), net.double(), SCHEDULE, None, float(digits_data().std()), (s, sha)

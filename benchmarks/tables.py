@@ -107,7 +107,8 @@ def recommended_check_table(path=None) -> str:
 
 def counts_text(cells: list) -> str:
     n = {v: sum(c['verdict'] == v for c in cells) for v in ('lead', 'tie', 'trail')}
-    return f"{n['lead']} leads, {n['tie']} ties, {n['trail']} trails of {len(cells)}"
+    word = lambda v: f"{n[v]} {v}{'' if n[v] == 1 else 's'}"
+    return f"{word('lead')}, {word('tie')}, {word('trail')} of {len(cells)}"
 
 def summary(res: dict) -> str:
     "Counts of leads, ties and trails per headline (each trail and lead with its interval)."
