@@ -58,18 +58,17 @@ def _train(model, loader, schedule, epochs, lr, ema=None, quiet=False):
 def _trained(build, name, train, seed=0):
     """`build()`'s network with the weights in benchmarks/weights/`name`, or built and trained (both under `seed`) and
     saved there atomically; (model, training seconds, the file's sha256)."""
-    import hashlib, os, tempfile
+    import hashlib
     from safetensors.torch import load_file, save_file
+    from smalldiffusion.fileio import atomic_write
     path = WEIGHTS / f'{name}.safetensors'
     torch.manual_seed(seed)               # the initial weights: seeded too, not left to whatever ran before
     model, t0 = build(), time.time()
     if path.exists(): model.load_state_dict(load_file(path)); seconds = 0.
     else:
         with torch.enable_grad(): model = train(model)
-        WEIGHTS.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=WEIGHTS, suffix='.safetensors'); os.close(fd)
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, tmp)
-        os.chmod(tmp, 0o644); os.replace(tmp, path)
+        state = {k: v.contiguous() for k, v in model.state_dict().items()}
+        atomic_write(path, lambda tmp: save_file(state, tmp))
         seconds = time.time() - t0
     return model.eval().requires_grad_(False), seconds, hashlib.sha256(path.read_bytes()).hexdigest()
 
