@@ -20,7 +20,6 @@ from .samplers import sigmas_karras, sigmas_trig, samples_heun, samples_dpmpp_2m
 from .adams import samples_eps_adams, samples_x0_adams, samples_trig_pc, samples_singlestep
 from .calibration import samples_calibrated, _calibration_noise, _fit_weights
 from .flow import _velocity
-from .mixture import _rk4
 from .fileio import atomic_write
 from .checkpoint import _digest
 
@@ -117,20 +116,34 @@ def _steps_within(calls, nfe: int):
     while calls(steps + 1) <= nfe: steps += 1
     return steps
 
+def _rk4_path(f, x: Tensor, ts: list, keep: int) -> tuple:
+    """RK4 as `_rk4`, and the first `keep` draws' states at every node of `ts` but the last, with f there (RK4's first
+    stage, so no extra call)."""
+    xs, fs = [], []
+    for t, tn in zip(ts[:-1], ts[1:]):
+        h, k1 = tn - t, f(x, t)
+        xs.append(x[:keep]); fs.append(k1[:keep])
+        k2 = f(x + h / 2 * k1, t + h / 2); k3 = f(x + h / 2 * k2, t + h / 2)
+        x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + f(x + h * k3, tn))
+    return x, xs, fs
+
 @torch.no_grad()
-def _reference(model, schedule, xt, cond, cfg_scale, steps: int) -> dict:
+def _reference(model, schedule, xt, cond, cfg_scale, steps: int, keep: int=0):
     """The fine solve from the calibration noise, at each place a candidate stops: RK4 in σ through the guided ε̂ on a
     Karras grid to σ_min, then the denoised estimate for σ = 0; a flow model: RK4 in t on its velocity to t_min, then
-    an Euler step to 0. Independent of every candidate (none is RK4), so it does not favour one."""
+    an Euler step to 0. Independent of every candidate (none is RK4), so it does not favour one. With `keep`, also
+    the path of the first `keep` draws: (nodes, states, ε̂ or v̂ there), for the dp grids."""
     if hasattr(schedule, 't_min'):
         hi, lo = float(schedule.t_max), float(schedule.t_min)
-        v = _velocity(model, cond, cfg_scale)
-        x_lo = _rk4(v, xt, torch.linspace(hi, lo, steps + 1, dtype=torch.float64).tolist())
-        return {lo: x_lo, 0.: x_lo - lo * v(x_lo, lo)}          # the last step's Euler: v is not asked at t = 0
-    lo, hi = _sigma_range(schedule)
-    eps = _eps_fn(model, cond, cfg_scale)
-    x_lo = _rk4(eps, xt, sigmas_karras(torch.tensor([lo, hi]), steps, final_zero=False).tolist())
-    return {lo: x_lo, 0.: x_lo - lo * eps(x_lo, lo)}
+        f, ts = _velocity(model, cond, cfg_scale), torch.linspace(hi, lo, steps + 1, dtype=torch.float64).tolist()
+    else:
+        (lo, hi), f = _sigma_range(schedule), _eps_fn(model, cond, cfg_scale)
+        ts = sigmas_karras(torch.tensor([lo, hi]), steps, final_zero=False).tolist()
+    x_lo, xs, fs = _rk4_path(f, xt, ts, keep)
+    f_lo = f(x_lo, lo)
+    refs = {lo: x_lo, 0.: x_lo - lo * f_lo}      # the denoised estimate; a flow: Euler, as v is not asked at t = 0
+    if not keep: return refs
+    return refs, (ts, torch.stack(xs + [x_lo[:keep]]), torch.stack(fs + [f_lo[:keep]]))
 
 def _at(refs: dict, end: float) -> Tensor:
     "The reference where a grid ends (its σ_min or t_min up to rounding, or 0)."
@@ -138,10 +151,52 @@ def _at(refs: dict, end: float) -> Tensor:
     if abs(key - end) > 1e-6 * max(key, 1e-12): raise RuntimeError(f'no reference at {end}')   # a grid of ours
     return refs[key]
 
+# %% ../nbs/02g_tuning.ipynb #98b60545
+_PATH_NUMBERS = 2 ** 26      # the most numbers the kept path may hold (512 MB in float64)
+
+def _path_draws(h: int, steps: int, numel: int) -> int:
+    "How many draws' paths the dp grids use: at most `h`, within _PATH_NUMBERS; 0 (no dp grids) if under 8 fit."
+    n = min(h, _PATH_NUMBERS // (2 * (steps + 1) * numel))
+    return n if n >= 8 else 0
+
+def _dp_costs(path, stat: str='median') -> tuple:
+    """(levels, C): the fine solve's nodes, then 0; C[i, j] is the mean over the kept draws (`stat='rms'`: the root
+    mean square) of the distance from an Euler step (DDIM, for ε in σ; Euler in t, for a flow) taken from the path's
+    state at node i to node j, to the path's state at j. No C costs a model call: the path holds ε̂ (or v̂) at each
+    node."""
+    ts, X, F = path
+    X, F, n = X.flatten(2), F.flatten(2), len(ts)
+    t = torch.tensor(ts + [0.], dtype=torch.float64)
+    ends = torch.cat([X, (X[-1] - ts[-1] * F[-1])[None]])       # the states at the nodes, then at 0
+    C = torch.full((n + 1, n + 1), math.inf, dtype=torch.float64)
+    for i in range(n):
+        step = (t[i + 1:] - t[i]).to(X.dtype)[:, None, None]
+        d = (X[i] + step * F[i] - ends[i + 1:]).norm(dim=2).double()
+        C[i, i + 1:] = d.mean(1) if stat == 'median' else d.pow(2).mean(1).sqrt()
+    return t, C.nan_to_num(math.inf)
+
+def _dp_path(C: Tensor, steps: int, end: int):
+    "The nodes of the path from node 0 to node `end` in exactly `steps` steps with the least sum of C (None: no path)."
+    D, back = C[0].clone(), []
+    for _ in range(steps - 1):
+        D, arg = (D[:, None] + C).min(0); back.append(arg)
+    if not math.isfinite(D[end]): return None
+    path = [end]
+    for arg in reversed(back): path.append(int(arg[path[-1]]))
+    return [0] + path[::-1]
+
+def _dp_grids(dp, steps: int, flow: bool) -> dict:
+    "The dp grids with `steps` steps: to 0 ('dp') and to the last node ('dp to σ_min', a flow's 'dp to t_min')."
+    if dp is None: return {}
+    t, C = dp
+    out = {'dp': _dp_path(C, steps, len(t) - 1), f"dp to {'t' if flow else 'σ'}_min": _dp_path(C, steps, len(t) - 2)}
+    return {k: t[p].clone() for k, p in out.items() if p is not None}
+
 # %% ../nbs/02g_tuning.ipynb #f92dea58
-def _candidates(model, schedule, nfe, xt, refs, cond, cfg_scale, sigma_data, progress, stat='median') -> list:
-    "(error, method, grid, steps, sigmas, arguments) of every candidate that fits the budget and does not warn."
-    out, grids = [], lambda n: tuning_grids(schedule, n, sigma_data)
+def _candidates(model, grids, nfe, xt, refs, cond, cfg_scale, sigma_data, progress, stat='median') -> list:
+    """(error, method, grid, steps, sigmas, arguments) of every candidate that fits the budget and does not warn.
+    `grids(steps)`: the candidate grids by name."""
+    out = []
     c1 = None if cond is None else cond[:1]
     for method, (sampler, kw) in tqdm(METHODS.items(), desc='tune_sampler', disable=not progress):
         if sampler is samples_trig_pc: kw = dict(kw, sigma_data=sigma_data)
@@ -176,6 +231,7 @@ def tune_sampler(model: nn.Module,        # a ModelMixin model: ε, x0 or v pred
                  fine_steps: int=None,     # RK4 steps of the fine solve (None: 100 + 4 nfe; the error check halves it)
                  fit_weights: bool=True,   # also try step weights fitted on the model (ε-models, up to 20 evaluations)
                  fit_grid: bool=True,      # also try moving the picked grid's points (up to 20 evaluations)
+                 dp_grid: bool=True,       # also try the grids fitted to the fine solve's path ('dp', 'dp to σ_min')
                  stat: str='median',       # the error to minimise over the draws: 'median' or 'rms' (root mean square)
                  progress: bool=True) -> Tuned: # show a progress bar over the candidates
     "Pick the sampler, its settings, the σ grid and (where it pays) moved grid points or step weights for `model`."
@@ -188,32 +244,38 @@ def tune_sampler(model: nn.Module,        # a ModelMixin model: ε, x0 or v pred
     if cond is not None and len(cond) == 1: cond = cond.expand(batch, *cond.shape[1:])
     model.eval(); h = batch // 2                                   # pick on the first half, check on the second
     with _Counter(model) as count:
-        refs = _reference(model, schedule, xt, cond, cfg_scale, fine_steps)
+        keep = _path_draws(h, fine_steps, xt[0].numel()) if dp_grid and nfe <= 20 else 0   # from the first half
+        refs, path = _reference(model, schedule, xt, cond, cfg_scale, fine_steps, keep) if keep else \
+            (_reference(model, schedule, xt, cond, cfg_scale, fine_steps), None)
+        dp = None if path is None else _dp_costs(path, stat); del path
         coarse = _reference(model, schedule, xt, cond, cfg_scale, fine_steps // 2)
         ref_error = _distance(coarse[0.], refs[0.], stat)          # the half-step solve's error bounds the fine one's
         sigma_data = float(refs[0.].std())                        # the model's own estimate of the data's std
         first = lambda r: {k: v[:h] for k, v in r.items()}
         c1, c2 = (None, None) if cond is None else (cond[:h], cond[h:])
-        ranked = _candidates(model, schedule, nfe, xt[:h], first(refs), c1, cfg_scale, sigma_data, progress, stat)
+        grids = functools.lru_cache(lambda n: {**tuning_grids(schedule, n, sigma_data), **_dp_grids(dp, n, flow)})
+        ranked = _candidates(model, grids, nfe, xt[:h], first(refs), c1, cfg_scale, sigma_data, progress, stat)
         if not ranked: raise ValueError(f'no sampler runs within nfe={nfe} evaluations here: give a larger budget')
-        err, method, grid, steps, sigmas, kw = ranked[0]
+        err, method, grid, steps, sigmas, kw = _pick(ranked)     # a dp grid must win on the held-out half
         sampler, fit, moved, held = METHODS[method][0], None, None, None
-        if nfe <= 20 and (fit_grid or (fit_weights and not flow)):  # the pick's own held-out distances, run once
+        if nfe <= 20 and (fit_grid or keep or (fit_weights and not flow)):   # the pick's held-out distances, run once
             held = _distances(_final(sampler, model, sigmas, xt[h:], c2, cfg_scale, kw),
                               _at(refs, float(sigmas[-1]))[h:])
-        if fit_grid and nfe <= 20:
-            moved = _move_grid_if_it_pays(model, schedule, flow, nfe, sampler, kw, sigmas, xt, refs, cond, cfg_scale, h,
-                                          held, stat, progress)
+        if (fit_grid or keep) and nfe <= 20:
+            moved = _grid_if_it_pays(model, schedule, flow, nfe, ranked, xt, refs, cond, cfg_scale, h, held, stat,
+                                     progress, fit_grid)
         if fit_weights and not flow and nfe <= 20:
-            fit = _fit_if_it_pays(model, schedule, nfe, ranked, xt, refs, cond, cfg_scale, h, sigma_data, held, stat)
+            fit = _fit_if_it_pays(model, grids(nfe), ranked, xt, refs, cond, cfg_scale, h, held, stat)
         if fit is not None and moved is not None:                  # both pay: the lower held-out error stays
             fit, moved = (fit, None) if fit[3] <= moved[1] else (None, moved)
     choice = dict(method=method, grid=grid, steps=steps, nfe=nfe, stat=stat, batch=batch, calibration_error=err,
                   weights=fit is not None, grid_moved=moved is not None, reference_error=ref_error,
-                  fine_steps=fine_steps, ranking=[(r[1], r[2], r[0]) for r in ranked])
-    if moved is not None:
-        sigmas = moved[0]
-        choice.update(grid=f'{grid}, points moved', held_out=dict(fitted=moved[1], fixed=moved[2]))
+                  fine_steps=fine_steps, dp_draws=keep, ranking=[(r[1], r[2], r[0]) for r in ranked])
+    if moved is not None:                          # a dp grid, or moved points: its method and grid then
+        sigmas, (err, method, grid, steps, _, kw), was_moved = moved[0], moved[3], moved[4]
+        sampler = METHODS[method][0]
+        choice.update(method=method, grid=grid + (', points moved' if was_moved else ''), steps=steps,
+                      calibration_error=err, grid_moved=was_moved, held_out=dict(fitted=moved[1], fixed=moved[2]))
     if fit is not None:
         sampler, kw, sigmas = samples_calibrated, dict(weights=fit[0]), fit[1]
         choice.update(method='fitted step weights (samples_calibrated)', grid=fit[2], steps=nfe,
@@ -221,11 +283,10 @@ def tune_sampler(model: nn.Module,        # a ModelMixin model: ε, x0 or v pred
     return Tuned(sampler, kw, sigmas, choice, time.time() - t0, count.calls)
 
 # %% ../nbs/02g_tuning.ipynb #e49f17a4
-def _fit_if_it_pays(model, schedule, nfe, ranked, xt, refs, cond, cfg_scale, h, sigma_data, held, stat):
+def _fit_if_it_pays(model, grids, ranked, xt, refs, cond, cfg_scale, h, held, stat):
     """(weights, sigmas, grid, held-out error, fixed pick's held-out error): step weights fitted on the first half of
     the draws, on the two grids of the best fixed candidates, kept if the best cuts the second half's error (by `stat`;
-    `held`: the fixed pick's distances there) by 10%."""
-    grids = tuning_grids(schedule, nfe, sigma_data)
+    `held`: the fixed pick's distances there) by 10%. `grids`: the candidate grids with nfe steps, by name."""
     c2 = None if cond is None else cond[h:]
     fixed, best = _reduce(held, stat), None
     for grid in list(dict.fromkeys(r[2] for r in ranked))[:2]:                 # the two best grids
@@ -265,20 +326,34 @@ def _move_grid(model, sampler, kw, sigmas, xt, ref, cond, cfg_scale, lo, runs, p
     bar.close()
     return s
 
-def _move_grid_if_it_pays(model, schedule, flow, nfe, sampler, kw, sigmas, xt, refs, cond, cfg_scale, h, held, stat,
-                          progress):
-    """(sigmas, held-out error, the unmoved grid's held-out error), both by `stat`: the picked grid's points moved on
-    the first half of the draws (at most 10 nfe + 50 runs), kept if that cuts the second half's error by 10% or more
-    without raising the other statistic (median or root mean square) there by more than 10%. `held`: the unmoved grid's
-    distances on the second half."""
-    ref, c1, c2 = _at(refs, float(sigmas[-1])), *((None, None) if cond is None else (cond[:h], cond[h:]))
+def _pick(ranked: list) -> tuple:
+    "The best candidate on a fixed grid (the dp grids are fitted to the calibration draws, so they challenge it)."
+    return next((r for r in ranked if not r[2].startswith('dp')), ranked[0])
+
+def _grid_if_it_pays(model, schedule, flow, nfe, ranked, xt, refs, cond, cfg_scale, h, held, stat, progress,
+                     move=True):
+    """(sigmas, held-out error, the pick's held-out error, the candidate, moved?), errors by `stat`. The grids that
+    challenge the pick (`_pick`): the best candidate on a dp grid, as it is, where it ranks above the pick; with
+    `move`, the pick's grid and that dp grid with their points moved on the first half of the draws (at most
+    10 nfe + 50 runs each). The best on the second half is kept if it cuts the pick's error there by 10% or more
+    without raising the other statistic (median or root mean square) by more than 10%. `held`: the pick's distances
+    on the second half."""
+    c1, c2 = (None, None) if cond is None else (cond[:h], cond[h:])
     lo = float(schedule.t_min) if flow else _sigma_range(schedule)[0]
-    moved = _move_grid(model, sampler, kw, sigmas, xt[:h], ref[:h], c1, cfg_scale, lo, 10 * nfe + 50, progress, stat)
-    new = _distances(_final(sampler, model, moved, xt[h:], c2, cfg_scale, kw), ref[h:])
-    other = _STATS[1 - _STATS.index(stat)]
-    if not torch.isfinite(new).all() or _reduce(new, other) > 1.1 * _reduce(held, other): return None
-    new_err, old_err = _reduce(new, stat), _reduce(held, stat)
-    return (moved, new_err, old_err) if new_err < 0.9 * old_err else None
+    pick, dp = _pick(ranked), next((r for r in ranked if r[2].startswith('dp')), None)
+    dp = dp if dp is not None and dp[0] < pick[0] else None
+    tries = [] if dp is None else [(dp, dp[4], False)]
+    for cand in ([pick] + ([dp] if dp else [])) if move else []:
+        ref = _at(refs, float(cand[4][-1]))
+        tries.append((cand, _move_grid(model, METHODS[cand[1]][0], cand[5], cand[4], xt[:h], ref[:h], c1, cfg_scale,
+                                       lo, 10 * nfe + 50, progress, stat), True))
+    other, old_err, best = _STATS[1 - _STATS.index(stat)], _reduce(held, stat), None
+    for cand, sigmas, was_moved in tries:
+        new = _distances(_final(METHODS[cand[1]][0], model, sigmas, xt[h:], c2, cfg_scale, cand[5]),
+                         _at(refs, float(sigmas[-1]))[h:])
+        if not torch.isfinite(new).all() or _reduce(new, other) > 1.1 * _reduce(held, other): continue
+        if best is None or _reduce(new, stat) < best[1]: best = (sigmas, _reduce(new, stat), old_err, cand, was_moved)
+    return best if best is not None and best[1] < 0.9 * old_err else None
 
 # %% ../nbs/02g_tuning.ipynb #680ffaa6
 def recommended(schedule: Schedule, # the schedule the model was trained with (a ScheduleFlow for a flow model)
