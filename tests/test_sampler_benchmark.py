@@ -138,6 +138,14 @@ def test_tuner_cells_use_the_tuner_for_their_statistic(bench, res):
         want = c['stat'] if c['budget'] in bench.FITTED_BUDGETS else 'median'
         assert c['ours_name'] == f'tune_sampler, stat={want}' and c['choice']['stat'] == want, c
 
+def test_tuner_runs_at_its_default_draws(bench, res):
+    """The full run calls tune_sampler as a user does, without `batch`: the JSON says so, and the draws each call
+    reports follow the tuner's default (more for the RMS than for the median)."""
+    assert bench.FULL['tuner_batch'] is None and res['config'].get('tuner_batch', 'missing') is None
+    cells = [c for p in res['problems'] for c in p['fitted'] if c['method'] == 'tune_sampler']
+    draws = {(c['choice']['stat'], int(c['choice']['batch'])) for c in cells}
+    assert len(draws) == 2 and dict(draws)['rms'] > dict(draws)['median'], draws
+
 @pytest.fixture(scope='module')
 def problems_mod(bench):
     import sys
