@@ -15,7 +15,7 @@ __all__ = ['check_int', 'check_range', 'check_unit', 'check_float_data', 'check_
            'GridWarning', 'check_step_lengths', 'check_flow_grid', 'check_tuning']
 
 # %% ../nbs/07_checks.ipynb #88ab7722
-import math, numbers, warnings
+import math, numbers, sys, warnings
 from typing import Optional
 import numpy as np
 import torch
@@ -493,6 +493,14 @@ def check_samples_pair(a, b):
 class GridWarning(UserWarning):
     "A σ grid with steps too long for the sampler's method: its samples may be far off; the message says what to use."
 
+def _user_level() -> int:
+    """The `stacklevel` that points a warning raised here at the first frame outside this package: the user's line,
+    however many of our wrappers (a flow-compatible sampler, the tuner) stand between."""
+    f, level = sys._getframe(1), 1
+    while f is not None and f.f_globals.get('__name__', '').split('.')[0] == 'smalldiffusion':
+        f, level = f.f_back, level + 1
+    return level
+
 def check_step_lengths(sigs: list, name: str, max_h: float, advice: str, sigma_data: float=None, skip=()):
     """Warn (`GridWarning`) when a step of `sigs` is longer than `max_h` in λ = -log σ (the last step to 0 left out),
     or, given `sigma_data`, in the angle θ = atan(σ/σ_d); steps numbered in `skip` (one-node steps) are not checked."""
@@ -502,7 +510,7 @@ def check_step_lengths(sigs: list, name: str, max_h: float, advice: str, sigma_d
     if h > max_h:
         warnings.warn(f'{name}: the grid step σ {sigs[i]:.4g} -> {sigs[i + 1]:.4g} is {h:.2f} long in '
                       f'{"θ = atan(σ/σ_d)" if sigma_data else "λ = -log σ"}, more than the {max_h:g} this method is '
-                      f'safe over (the grid has {len(sigs) - 1} steps): {advice}', GridWarning, stacklevel=3)
+                      f'safe over (the grid has {len(sigs) - 1} steps): {advice}', GridWarning, stacklevel=_user_level())
 
 def check_flow_grid(ts: Tensor) -> Tensor:
     "Times `ts` of a flow model's grid, in [0, 1] with only the first allowed to be 1 (float64 on the CPU)."
