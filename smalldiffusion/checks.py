@@ -510,7 +510,8 @@ def check_step_lengths(sigs: list, name: str, max_h: float, advice: str, sigma_d
     if h > max_h:
         warnings.warn(f'{name}: the grid step σ {sigs[i]:.4g} -> {sigs[i + 1]:.4g} is {h:.2f} long in '
                       f'{"θ = atan(σ/σ_d)" if sigma_data else "λ = -log σ"}, more than the {max_h:g} this method is '
-                      f'safe over (the grid has {len(sigs) - 1} steps): {advice}', GridWarning, stacklevel=_user_level())
+                      f'safe over (the grid has {len(sigs) - 1} steps): {advice}', GridWarning,
+                      stacklevel=_user_level())
 
 def check_flow_grid(ts: Tensor) -> Tensor:
     "Times `ts` of a flow model's grid, in [0, 1] with only the first allowed to be 1 (float64 on the CPU)."
