@@ -109,12 +109,14 @@ def solve_pf_ode(model: nn.Module, # ε-predictor defined down to σ = 0, e.g. G
     "Reference solve of dx/dσ = ε(x, σ) with classical Runge–Kutta 4 (four model calls per step)."
     return _rk4(lambda x, s: model.predict_eps(x, x.new_tensor(s)), xt, check_sigmas(sigmas).tolist(), progress)
 
-def _rk4(f, x: Tensor, ts: list, progress: bool=False) -> Tensor:
-    "Classical Runge–Kutta 4 on dx/dt = f(x, t) over the grid `ts` (four calls a step); the tuner's reference too."
+def _rk4(f, x: Tensor, ts: list, progress: bool=False, on_node=None) -> Tensor:
+    """Classical Runge–Kutta 4 on dx/dt = f(x, t) over the grid `ts` (four calls a step); the tuner's reference too.
+    `on_node(x, k1)` sees the state at each node but the last and f there (RK4's first stage: no extra call)."""
     steps = list(zip(ts[:-1], ts[1:]))
     for t, tn in (tqdm(steps, desc='RK4 reference') if progress else steps):   # (tqdm's TQDM_DISABLE still applies)
-        h = tn - t
-        k1 = f(x, t); k2 = f(x + h / 2 * k1, t + h / 2); k3 = f(x + h / 2 * k2, t + h / 2)
+        h, k1 = tn - t, f(x, t)
+        if on_node is not None: on_node(x, k1)
+        k2 = f(x + h / 2 * k1, t + h / 2); k3 = f(x + h / 2 * k2, t + h / 2)
         x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + f(x + h * k3, tn))
     return x
 

@@ -20,6 +20,7 @@ from .samplers import sigmas_karras, sigmas_trig, samples_heun, samples_dpmpp_2m
 from .adams import samples_eps_adams, samples_x0_adams, samples_trig_pc, samples_singlestep
 from .calibration import samples_calibrated, _calibration_noise, _fit_weights
 from .flow import _velocity
+from .mixture import _rk4
 from .fileio import atomic_write
 from .checkpoint import _digest
 
@@ -116,17 +117,6 @@ def _steps_within(calls, nfe: int):
     while calls(steps + 1) <= nfe: steps += 1
     return steps
 
-def _rk4_path(f, x: Tensor, ts: list, keep: int) -> tuple:
-    """RK4 as `_rk4`, and the first `keep` draws' states at every node of `ts` but the last, with f there (RK4's first
-    stage, so no extra call)."""
-    xs, fs = [], []
-    for t, tn in zip(ts[:-1], ts[1:]):
-        h, k1 = tn - t, f(x, t)
-        xs.append(x[:keep]); fs.append(k1[:keep])
-        k2 = f(x + h / 2 * k1, t + h / 2); k3 = f(x + h / 2 * k2, t + h / 2)
-        x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + f(x + h * k3, tn))
-    return x, xs, fs
-
 @torch.no_grad()
 def _reference(model, schedule, xt, cond, cfg_scale, steps: int, keep: int=0):
     """The fine solve from the calibration noise, at each place a candidate stops: RK4 in σ through the guided ε̂ on a
@@ -139,7 +129,8 @@ def _reference(model, schedule, xt, cond, cfg_scale, steps: int, keep: int=0):
     else:
         (lo, hi), f = _sigma_range(schedule), _eps_fn(model, cond, cfg_scale)
         ts = sigmas_karras(torch.tensor([lo, hi]), steps, final_zero=False).tolist()
-    x_lo, xs, fs = _rk4_path(f, xt, ts, keep)
+    xs, fs = [], []                              # the first `keep` draws' path: states, and f there
+    x_lo = _rk4(f, xt, ts, on_node=(lambda x, k: (xs.append(x[:keep]), fs.append(k[:keep]))) if keep else None)
     f_lo = f(x_lo, lo)
     refs = {lo: x_lo, 0.: x_lo - lo * f_lo}      # the denoised estimate; a flow: Euler, as v is not asked at t = 0
     if not keep: return refs
