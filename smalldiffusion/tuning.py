@@ -209,6 +209,32 @@ def _candidates(model, grids, nfe, xt, refs, cond, cfg_scale, sigma_data, progre
             out.append((_distance(x, _at(refs, float(sigs[-1])), stat), method, grid, steps_for[end], sigs, kw))
     return sorted(out, key=lambda r: r[0])
 
+# %% ../nbs/02g_tuning.ipynb #61642979
+_FINAL = ', lower-order final'
+
+def _method(name: str) -> tuple:
+    "(sampler, arguments) of a ranked candidate's method: one of `METHODS`, or one with lower-order final steps."
+    if name in METHODS: return METHODS[name]
+    sampler, kw = METHODS[name.removesuffix(_FINAL)]
+    return sampler, dict(kw, lower_order_final=True)
+
+def _lower_final(model, ranked, xt, refs, cond, cfg_scale, nfe, stat='median', top=5) -> list:
+    """The ranking with the `top` best fixed-grid candidates that run a multistep sampler (`samples_eps_adams`,
+    `samples_x0_adams`) without lower-order final steps also tried with them, on the same grid and draws."""
+    out = list(ranked)
+    for err, method, grid, steps, sigs, kw in [r for r in ranked if not r[2].startswith('dp')][:top]:
+        sampler = _method(method)[0]
+        if sampler not in (samples_eps_adams, samples_x0_adams) or kw.get('lower_order_final'): continue
+        new = dict(kw, lower_order_final=True)
+        if any(_method(r[1])[0] is sampler and r[5] == new and r[2] == grid for r in ranked): continue  # ranked
+        with warnings.catch_warnings(), _Counter(model) as c:
+            warnings.simplefilter('error', GridWarning)
+            try: x = _final(sampler, model, sigs, xt, cond, cfg_scale, new)
+            except GridWarning: continue
+        if c.calls <= nfe: out.append((_distance(x, _at(refs, float(sigs[-1])), stat), method + _FINAL, grid, steps,
+                                       sigs, new))
+    return sorted(out, key=lambda r: r[0])
+
 # %% ../nbs/02g_tuning.ipynb #f5c7b3c1
 @torch.no_grad()
 def tune_sampler(model: nn.Module,        # a ModelMixin model: ε, x0 or v prediction, or a flow model (`is_flow`)
@@ -247,8 +273,9 @@ def tune_sampler(model: nn.Module,        # a ModelMixin model: ε, x0 or v pred
         grids = functools.lru_cache(lambda n: {**tuning_grids(schedule, n, sigma_data), **_dp_grids(dp, n, flow)})
         ranked = _candidates(model, grids, nfe, xt[:h], first(refs), c1, cfg_scale, sigma_data, progress, stat)
         if not ranked: raise ValueError(f'no sampler runs within nfe={nfe} evaluations here: give a larger budget')
+        ranked = _lower_final(model, ranked, xt[:h], first(refs), c1, cfg_scale, nfe, stat)
         err, method, grid, steps, sigmas, kw = _pick(ranked)     # a dp grid must win on the held-out half
-        sampler, fit, moved, held = METHODS[method][0], None, None, None
+        sampler, fit, moved, held = _method(method)[0], None, None, None
         if nfe <= 20 and (fit_grid or keep or (fit_weights and not flow)):   # the pick's held-out distances, run once
             held = _distances(_final(sampler, model, sigmas, xt[h:], c2, cfg_scale, kw),
                               _at(refs, float(sigmas[-1]))[h:])
@@ -264,7 +291,7 @@ def tune_sampler(model: nn.Module,        # a ModelMixin model: ε, x0 or v pred
                   fine_steps=fine_steps, dp_draws=keep, ranking=[(r[1], r[2], r[0]) for r in ranked])
     if moved is not None:                          # a dp grid, or moved points: its method and grid then
         sigmas, (err, method, grid, steps, _, kw), was_moved = moved[0], moved[3], moved[4]
-        sampler = METHODS[method][0]
+        sampler = _method(method)[0]
         choice.update(method=method, grid=grid + (', points moved' if was_moved else ''), steps=steps,
                       calibration_error=err, grid_moved=was_moved, held_out=dict(fitted=moved[1], fixed=moved[2]))
     if fit is not None:
@@ -336,11 +363,11 @@ def _grid_if_it_pays(model, schedule, flow, nfe, ranked, xt, refs, cond, cfg_sca
     tries = [] if dp is None else [(dp, dp[4], False)]
     for cand in ([pick] + ([dp] if dp else [])) if move else []:
         ref = _at(refs, float(cand[4][-1]))
-        tries.append((cand, _move_grid(model, METHODS[cand[1]][0], cand[5], cand[4], xt[:h], ref[:h], c1, cfg_scale,
+        tries.append((cand, _move_grid(model, _method(cand[1])[0], cand[5], cand[4], xt[:h], ref[:h], c1, cfg_scale,
                                        lo, 10 * nfe + 50, progress, stat), True))
     other, old_err, best = _STATS[1 - _STATS.index(stat)], _reduce(held, stat), None
     for cand, sigmas, was_moved in tries:
-        new = _distances(_final(METHODS[cand[1]][0], model, sigmas, xt[h:], c2, cfg_scale, cand[5]),
+        new = _distances(_final(_method(cand[1])[0], model, sigmas, xt[h:], c2, cfg_scale, cand[5]),
                          _at(refs, float(sigmas[-1]))[h:])
         if not torch.isfinite(new).all() or _reduce(new, other) > 1.1 * _reduce(held, other): continue
         if best is None or _reduce(new, stat) < best[1]: best = (sigmas, _reduce(new, stat), old_err, cand, was_moved)
