@@ -209,7 +209,7 @@ def _candidates(model, grids, nfe, xt, refs, cond, cfg_scale, sigma_data, progre
             out.append((_distance(x, _at(refs, float(sigs[-1])), stat), method, grid, steps_for[end], sigs, kw))
     return sorted(out, key=lambda r: r[0])
 
-# %% ../nbs/02g_tuning.ipynb #61642979
+# %% ../nbs/02g_tuning.ipynb #a37b3534
 _FINAL = ', lower-order final'
 
 def _method(name: str) -> tuple:
