@@ -93,6 +93,13 @@ def _final(sampler, model, sigmas, xt, cond, cfg_scale, kw) -> Tensor:
     *_, x = sampler(model, sigmas, xt=xt, cond=cond, cfg_scale=cfg_scale, **kw)
     return x
 
+def _final_or_none(sampler, model, sigmas, xt, cond, cfg_scale, kw):
+    "`_final`, or None where the sampler warns that the grid is too coarse for it (`GridWarning`): not a candidate."
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', GridWarning)
+        try: return _final(sampler, model, sigmas, xt, cond, cfg_scale, kw)
+        except GridWarning: return None
+
 def _distances(x, ref) -> Tensor:
     "Each draw's distance to the reference."
     return (x - ref).flatten(1).norm(dim=1)
@@ -227,12 +234,9 @@ def _lower_final(model, ranked, xt, refs, cond, cfg_scale, nfe, stat='median', t
         if sampler not in (samples_eps_adams, samples_x0_adams) or kw.get('lower_order_final'): continue
         new = dict(kw, lower_order_final=True)
         if any(_method(r[1])[0] is sampler and r[5] == new and r[2] == grid for r in ranked): continue  # ranked
-        with warnings.catch_warnings(), _Counter(model) as c:
-            warnings.simplefilter('error', GridWarning)
-            try: x = _final(sampler, model, sigs, xt, cond, cfg_scale, new)
-            except GridWarning: continue
-        if c.calls <= nfe: out.append((_distance(x, _at(refs, float(sigs[-1])), stat), method + _FINAL, grid, steps,
-                                       sigs, new))
+        with _Counter(model) as c: x = _final_or_none(sampler, model, sigs, xt, cond, cfg_scale, new)
+        if x is not None and c.calls <= nfe:
+            out.append((_distance(x, _at(refs, float(sigs[-1])), stat), method + _FINAL, grid, steps, sigs, new))
     return sorted(out, key=lambda r: r[0])
 
 # %% ../nbs/02g_tuning.ipynb #f5c7b3c1
@@ -322,10 +326,8 @@ def _move_grid(model, sampler, kw, sigmas, xt, ref, cond, cfg_scale, lo, runs, p
     cut the error (by `stat`) of `sampler`'s runs from `xt` to `ref`; both ends stay, the order is kept, and no point
     goes below `lo` (the model's smallest noise level). At most `runs` runs."""
     def error(s):
-        with warnings.catch_warnings():
-            warnings.simplefilter('error', GridWarning)
-            try: return _distance(_final(sampler, model, s, xt, cond, cfg_scale, kw), ref, stat)
-            except GridWarning: return math.inf
+        x = _final_or_none(sampler, model, s, xt, cond, cfg_scale, kw)
+        return math.inf if x is None else _distance(x, ref, stat)
     s, u_lo = sigmas.clone(), math.log(lo)
     u = [math.log(float(v)) if v > 0 else -math.inf for v in s]
     best, n, delta = error(s), 1, 0.3                          # delta: the fraction of the gap to a neighbour
