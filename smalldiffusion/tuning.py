@@ -34,7 +34,9 @@ METHODS = {   # name -> (sampler, arguments): the defaults first, then the setti
     'DPM-Solver(2M) in ε': (samples_eps_adams, dict(order=2, coefficients='dpm')),
     'DPM-Solver(3M) in ε': (samples_eps_adams, dict(order=3, coefficients='dpm')),
     'UniPC-3 bh1 in ε': (samples_eps_adams, dict(order=3, corrector=1., coefficients='bh1')),
+    'UniPC-2 bh1 in ε': (samples_eps_adams, dict(order=2, corrector=1., coefficients='bh1')),
     'UniPC-3 bh2 in x̂0': (samples_x0_adams, dict(order=3, coefficients='bh2')),
+    'UniPC-2 bh2 in x̂0 (diffusers\' UniPC default)': (samples_x0_adams, dict(order=2, coefficients='bh2')),
     'DPM-Solver++(2M)': (samples_dpmpp_2m, {}),
     'x0-Adams 2, corrector 1 (samples_x0_adams)': (samples_x0_adams, {}),
     'x0-Adams 3, corrector 1': (samples_x0_adams, dict(order=3)),
@@ -225,11 +227,12 @@ def _method(name: str) -> tuple:
     sampler, kw = METHODS[name.removesuffix(_FINAL)]
     return sampler, dict(kw, lower_order_final=True)
 
-def _lower_final(model, ranked, xt, refs, cond, cfg_scale, nfe, stat='median', top=5) -> list:
-    """The ranking with the `top` best fixed-grid candidates that run a multistep sampler (`samples_eps_adams`,
+def _lower_final(model, ranked, xt, refs, cond, cfg_scale, nfe, stat='median') -> list:
+    """The ranking with every candidate on the two best fixed grids that runs a multistep sampler (`samples_eps_adams`,
     `samples_x0_adams`) without lower-order final steps also tried with them, on the same grid and draws."""
-    out = list(ranked)
-    for err, method, grid, steps, sigs, kw in [r for r in ranked if not r[2].startswith('dp')][:top]:
+    out, fixed = list(ranked), [r for r in ranked if not r[2].startswith('dp')]
+    best = list(dict.fromkeys(r[2] for r in fixed))[:2]                 # the two best fixed grids
+    for err, method, grid, steps, sigs, kw in [r for r in fixed if r[2] in best]:
         sampler = _method(method)[0]
         if sampler not in (samples_eps_adams, samples_x0_adams) or kw.get('lower_order_final'): continue
         new = dict(kw, lower_order_final=True)
@@ -287,7 +290,9 @@ def tune_sampler(model: nn.Module,        # a ModelMixin model: ε, x0 or v pred
             moved = _grid_if_it_pays(model, schedule, flow, nfe, ranked, xt, refs, cond, cfg_scale, h, held, stat,
                                      progress, fit_grid)
         if fit_weights and not flow and nfe <= 20:
-            fit = _fit_if_it_pays(model, grids(nfe), ranked, xt, refs, cond, cfg_scale, h, held, stat)
+            on = None if moved is None or len(moved[0]) != nfe + 1 else \
+                (moved[3][2] + (', points moved' if moved[4] else ''), moved[0])   # the weights on the moved grid
+            fit = _fit_if_it_pays(model, grids(nfe), ranked, xt, refs, cond, cfg_scale, h, held, stat, on)
         if fit is not None and moved is not None:                  # both pay: the lower held-out error stays
             fit, moved = (fit, None) if fit[3] <= moved[1] else (None, moved)
     choice = dict(method=method, grid=grid, steps=steps, nfe=nfe, stat=stat, batch=batch, calibration_error=err,
@@ -301,18 +306,20 @@ def tune_sampler(model: nn.Module,        # a ModelMixin model: ε, x0 or v pred
     if fit is not None:
         sampler, kw, sigmas = samples_calibrated, dict(weights=fit[0]), fit[1]
         choice.update(method='fitted step weights (samples_calibrated)', grid=fit[2], steps=nfe,
-                      held_out=dict(fitted=fit[3], fixed=fit[4]))
+                      grid_moved=fit[2].endswith('points moved'), held_out=dict(fitted=fit[3], fixed=fit[4]))
     return Tuned(sampler, kw, sigmas, choice, time.time() - t0, count.calls)
 
 # %% ../nbs/02g_tuning.ipynb #e49f17a4
-def _fit_if_it_pays(model, grids, ranked, xt, refs, cond, cfg_scale, h, held, stat):
+def _fit_if_it_pays(model, grids, ranked, xt, refs, cond, cfg_scale, h, held, stat, moved=None):
     """(weights, sigmas, grid, held-out error, fixed pick's held-out error): step weights fitted on the first half of
-    the draws, on the two grids of the best fixed candidates, kept if the best cuts the second half's error (by `stat`;
-    `held`: the fixed pick's distances there) by 10%. `grids`: the candidate grids with nfe steps, by name."""
+    the draws, on the two grids of the best candidates and on `moved` ((name, sigmas): the grid `_grid_if_it_pays`
+    kept, where it has nfe steps), kept if the best cuts the second half's error (by `stat`; `held`: the fixed pick's
+    distances there) by 10%. `grids`: the candidate grids with nfe steps, by name."""
     c2 = None if cond is None else cond[h:]
     fixed, best = _reduce(held, stat), None
-    for grid in list(dict.fromkeys(r[2] for r in ranked))[:2]:                 # the two best grids
-        sigs = grids[grid]
+    tries = {g: grids[g] for g in list(dict.fromkeys(r[2] for r in ranked))[:2]}   # the two best grids
+    if moved is not None: tries[moved[0]] = moved[1]
+    for grid, sigs in tries.items():
         half = _eps_fn(model, None if cond is None else cond[:h], cfg_scale)
         W = _fit_weights(model, sigs.tolist(), xt[:h], _at(refs, float(sigs[-1]))[:h], half, 3, 1e-2, 200, False)
         err = _distance(_final(samples_calibrated, model, sigs, xt[h:], c2, cfg_scale, dict(weights=W)),
