@@ -227,11 +227,15 @@ def _method(name: str) -> tuple:
     sampler, kw = METHODS[name.removesuffix(_FINAL)]
     return sampler, dict(kw, lower_order_final=True)
 
+def _best_grids(ranked, n: int=2) -> list:
+    "The names of the first `n` distinct grids of a ranking, best first."
+    return list(dict.fromkeys(r[2] for r in ranked))[:n]
+
 def _lower_final(model, ranked, xt, refs, cond, cfg_scale, nfe, stat='median') -> list:
     """The ranking with every candidate on the two best fixed grids that runs a multistep sampler (`samples_eps_adams`,
     `samples_x0_adams`) without lower-order final steps also tried with them, on the same grid and draws."""
     out, fixed = list(ranked), [r for r in ranked if not r[2].startswith('dp')]
-    best = list(dict.fromkeys(r[2] for r in fixed))[:2]                 # the two best fixed grids
+    best = _best_grids(fixed)                                            # the two best fixed grids
     for err, method, grid, steps, sigs, kw in [r for r in fixed if r[2] in best]:
         sampler = _method(method)[0]
         if sampler not in (samples_eps_adams, samples_x0_adams) or kw.get('lower_order_final'): continue
@@ -317,7 +321,7 @@ def _fit_if_it_pays(model, grids, ranked, xt, refs, cond, cfg_scale, h, held, st
     distances there) by 10%. `grids`: the candidate grids with nfe steps, by name."""
     c2 = None if cond is None else cond[h:]
     fixed, best = _reduce(held, stat), None
-    tries = {g: grids[g] for g in list(dict.fromkeys(r[2] for r in ranked))[:2]}   # the two best grids
+    tries = {g: grids[g] for g in _best_grids(ranked)}                          # the two best grids
     if moved is not None: tries[moved[0]] = moved[1]
     for grid, sigs in tries.items():
         half = _eps_fn(model, None if cond is None else cond[:h], cfg_scale)
