@@ -131,16 +131,21 @@ def calibrate_weights(model,               # ε-prediction model the weights are
     return _fit_weights(model, sigs, xt, target, eps_fn, order, float(ridge), check_int('iters', iters), progress)
 
 # %% ../nbs/02e_calibration.ipynb #da1ef83a
-def _fit_weights(model, sigs, xt, target, eps_fn, k, ridge, iters, progress) -> Tensor:
-    "L-BFGS on the free weights (with an ε̂ to weigh) from DEIS's: squared distance / DEIS's + ridge |W − W_DEIS|²."
+def _fit_weights(model, sigs, xt, target, eps_fn, k, ridge, iters, progress, relative=False) -> Tensor:
+    """L-BFGS on the free weights (with an ε̂ to weigh) from DEIS's: squared distance / DEIS's + ridge |W − W_DEIS|².
+    With `relative`, each draw's squared distance is divided by its own under DEIS's weights before the mean, so every
+    draw counts alike and a few far draws cannot steer the fit (what a median error asks for)."""
     W0, n = _relative_deis(sigs, k), len(sigs) - 1
     free = torch.arange(k) >= k - 1 - torch.arange(n)[:, None]                    # step i has min(k, i + 1) predictions
     dW = torch.zeros_like(W0, requires_grad=True)
     run = lambda: list(_weighted_steps(sigs, xt, eps_fn, (W0 + dW * free).to(xt.dtype)))[-1]
-    dist = lambda: (run() - target).flatten(1).pow(2).sum(1).mean()
+    each = lambda: (run() - target).flatten(1).pow(2).sum(1)                      # each draw's squared distance
     model.eval()
-    with torch.no_grad(): d0 = float(dist())
+    with torch.no_grad(): e0 = each()
+    d0 = float(e0.mean())
     if not d0 > 0 or not math.isfinite(d0): return W0                            # exact already, or DEIS diverges here
+    if relative: scale = e0.clamp_min(float(e0.max()) * 1e-12); dist, d0 = lambda: (each() / scale).mean(), 1.
+    else: dist = lambda: each().mean()
     opt = torch.optim.LBFGS([dW], max_iter=10, history_size=20, line_search_fn='strong_wolfe', tolerance_grad=1e-10,
                             tolerance_change=1e-13)
     def closure():
