@@ -364,10 +364,10 @@ def _pick(ranked: list) -> tuple:
 
 MOVED = 3   # the grid search moves the points of the best fixed-grid runs of this many distinct samplers
 
-def _leaders(ranked: list, n: int=MOVED) -> list:
-    """The best candidate on a fixed grid of each of the first `n` distinct samplers, in rank order (a sampler and its
-    lower-order-final twin count as one); the first is the pick (`_pick`)."""
-    first = {}
+def _leaders(ranked: list, n: int=None) -> list:
+    """The best candidate on a fixed grid of each of the first `n` (None: MOVED, read at the call) distinct samplers,
+    in rank order (a sampler and its lower-order-final twin count as one); the first is the pick (`_pick`)."""
+    n, first = MOVED if n is None else n, {}
     for r in ranked:
         if not r[2].startswith('dp'): first.setdefault(r[1].removesuffix(_FINAL), r)
     return list(first.values())[:n]
