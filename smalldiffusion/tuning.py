@@ -258,7 +258,7 @@ def tune_sampler(model: nn.Module,        # a ModelMixin model: ε, x0 or v pred
                  seed: int=0,              # their seed (the global RNG is left untouched)
                  fine_steps: int=None,     # RK4 steps of the fine solve (None: 100 + 4 nfe; the error check halves it)
                  fit_weights: bool=True,   # also try step weights fitted on the model (ε-models, up to 20 evaluations)
-                 fit_grid: bool=True,      # also try moving the picked grid's points (up to 20 evaluations)
+                 fit_grid: bool=True,      # also try moving grid points (3 samplers' best grids; up to 20 evaluations)
                  dp_grid: bool=True,       # also try the grids fitted to the fine solve's path ('dp', 'dp to σ_min')
                  stat: str='median',       # the error to minimise over the draws: 'median' or 'rms' (root mean square)
                  progress: bool=True) -> Tuned: # show a progress bar over the candidates
@@ -385,7 +385,7 @@ def _grid_if_it_pays(model, schedule, flow, nfe, ranked, xt, refs, cond, cfg_sca
     pick, dp = _pick(ranked), next((r for r in ranked if r[2].startswith('dp')), None)
     dp = dp if dp is not None and dp[0] < pick[0] else None
     tries = [] if dp is None else [(dp, dp[4], False)]
-    for cand in (_leaders(ranked) + ([dp] if dp else [])) if move else []:
+    for cand in ((_leaders(ranked) or [pick]) + ([dp] if dp else [])) if move else []:   # all dp: move the pick
         ref = _at(refs, float(cand[4][-1]))
         tries.append((cand, _move_grid(model, _method(cand[1])[0], cand[5], cand[4], xt[:h], ref[:h], c1, cfg_scale,
                                        lo, 10 * nfe + 50, progress, stat), True))
