@@ -360,7 +360,7 @@ def _move_grid(model, sampler, kw, sigmas, xt, ref, cond, cfg_scale, lo, runs, p
 
 def _pick(ranked: list) -> tuple:
     "The best candidate on a fixed grid (the dp grids are fitted to the calibration draws, so they challenge it)."
-    return next((r for r in ranked if not r[2].startswith('dp')), ranked[0])
+    return next(iter(_leaders(ranked, 1)), ranked[0])
 
 MOVED = 3   # the grid search moves the points of the best fixed-grid runs of this many distinct samplers
 
