@@ -480,9 +480,9 @@ def time_overhead(steps: int=50, repeats: int=7, batch: int=1) -> list:
 QUICK = dict(n_dev=32, n_fresh=64, ref_steps=100, unet=(4, 16), fd_n=64, budgets=(5, 10), cal_batch=64,
              tuner_batch=64)
 # the tuner runs at its default draws, as a user calls it; the U-Net gets 64 dev draws and 128 fresh ones (dev draws:
-# 16, then 32 from 2026-12-07, then 64 from 2026-12-08: on 32, one heavy-tailed draw picked the RMS@20 setting, and the
-# pick's fresh RMS was twice the peer's). Its dev sweep took 548 s on 32 draws and 634 s on 64 (2 CPUs): the model runs
-# batched, so more dev draws cost little next to the tuner's calibration and the Fréchet scores
+# 16 at first, then 32, now 64: on 32, one heavy-tailed draw picked the RMS@20 setting, and the pick's fresh RMS was
+# twice the peer's). Its dev sweep took 548 s on 32 draws and 634 s on 64 (2 CPUs): the model runs batched, so more
+# dev draws cost little next to the tuner's calibration and the Fréchet scores
 FULL = dict(n_dev=256, n_fresh=512, ref_steps=500, unet=(64, 128), fd_n=539, budgets=BUDGETS, cal_batch=512,
             tuner_batch=None)
 
