@@ -119,7 +119,8 @@ def _ours() -> dict:
 OURS = _ours()
 FITTED_BUDGETS = (5, 10)           # samples_calibrated's fits (per problem, grid, end, budget)
 CAL_BATCH = 512                    # samples_calibrated's calibration noise draws (its own seed, CAL_SEED)
-TUNER_BATCH = None                 # tune_sampler's: None is its default (256 with stat='median', 512 with 'rms')
+TUNER_BATCH = None                 # tune_sampler's: None is its default (a pilot of 256 draws with stat='median', 512
+                                   # with 'rms', grown up to 8 times where the pilot's pick is noisy and tuning cheap)
 TUNED_PER_STAT = (5, 10, 20)       # budgets where the tuner runs once per statistic (it fits up to 20 evaluations)
 
 class CountedModel(torch.nn.Module, ModelMixin):
