@@ -5,7 +5,7 @@
 Every ratio is ours / diffusers' on the fresh draws, with its paired bootstrap 95% interval; a lead (trail) is a cell
 whose whole interval lies below (above) 1, anything else a tie. Nothing here is typed by hand.
 """
-import json, sys
+import ast, json, sys
 from pathlib import Path
 
 DEFAULT = Path(__file__).parent / 'results' / 'samplers.json'
@@ -43,13 +43,22 @@ def absolute_table(res: dict, grids: str, st: str='rms') -> str:
 
 def fitted_table(res: dict) -> str:
     "(3) fitted methods against the best fixed peer (every grid), with their calibration cost."
-    lines = ['| problem | method | NFE | error | ours / best peer | fitted on | calibration s | calibration calls |',
-             '|---|---|---|---|---|---|---|---|']
+    lines = ['| problem | method | NFE | error | ours / best peer | fitted on | draws | calibration s | '
+             'calibration calls |',
+             '|---|---|---|---|---|---|---|---|---|']
     for p in res['problems']:
         for c in p['fitted']:
             lines.append(f"| {p['name']} | {c['method']} | {c['budget']} | {c['stat']} | {fmt(c)} | {c['ours_name']} | "
-                         f"{c['calibration_seconds']:.0f} | {c['calibration_calls']:,} |")
+                         f"{draws(c, res)} | {c['calibration_seconds']:.0f} | {c['calibration_calls']:,} |")
     return '\n'.join(lines)
+
+def draws(c: dict, res: dict) -> str:
+    """The calibration draws of a fitted cell: the tuner's own (with its pilot's where it grew them; the JSON keeps its
+    choice as text), or samples_calibrated's `cal_batch`."""
+    choice = c.get('choice') or {}
+    if 'batch' not in choice: return f"{res['config']['cal_batch']:,}"
+    pilot = ast.literal_eval(choice.get('pilot', 'None'))
+    return f"{int(choice['batch']):,}" + (f" (pilot {pilot['batch']:,})" if pilot else '')
 
 def single_table(res: dict) -> str:
     "(4) one setting per side for every problem, budget and statistic."

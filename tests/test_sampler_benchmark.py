@@ -1,6 +1,7 @@
 """The sampler benchmark's protocol (benchmarks/samplers.py): grids injected right, calls counted, dev and fresh noise
 apart, every run scored where it stops, intervals and ties, every diffusers variant run or recorded, no fitted row in
 the fixed-method headline. Tiny configurations: seconds."""
+import ast
 import importlib.util, json
 from pathlib import Path
 
@@ -141,11 +142,19 @@ def test_tuner_cells_use_the_tuner_for_their_statistic(bench, res):
 
 def test_tuner_runs_at_its_default_draws(bench, res):
     """The full run calls tune_sampler as a user does, without `batch`: the JSON says so, and the draws each call
-    reports follow the tuner's default (more for the RMS than for the median)."""
+    reports follow the tuner's default: a pilot of 256 draws for the median and 512 for the RMS, grown 2, 4 or 8 times
+    where its noise was over the tuner's NOISE, and kept where it was not."""
+    from smalldiffusion.tuning import NOISE, GROWTH
     assert bench.FULL['tuner_batch'] is None and res['config'].get('tuner_batch', 'missing') is None
     cells = [c for p in res['problems'] for c in p['fitted'] if c['method'] == 'tune_sampler']
-    draws = {(c['choice']['stat'], int(c['choice']['batch'])) for c in cells}
-    assert len(draws) == 2 and dict(draws)['rms'] > dict(draws)['median'], draws
+    assert cells
+    for c in cells:
+        ch, start = c['choice'], {'median': 256, 'rms': 512}[c['choice']['stat']]
+        pilot = ast.literal_eval(ch['pilot'])                   # the JSON keeps the choice's values as text
+        if pilot is None: assert int(ch['batch']) == start, ch    # not noisy, or growing would take too long
+        else:
+            assert pilot['batch'] == start and pilot['noise'] > NOISE and pilot['growth'] in (2, 4, 8), pilot
+            assert int(ch['batch']) == start * pilot['growth'] <= start * GROWTH, ch
 
 @pytest.fixture(scope='module')
 def problems_mod(bench):
