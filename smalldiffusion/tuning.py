@@ -276,7 +276,8 @@ def tune_sampler(model: nn.Module,        # a ModelMixin model: ε, x0 or v pred
                  cond: Tensor=None,        # conditions for the calibration draws: one per draw, or one for all
                  cfg_scale: float=0.,      # the guidance you will sample with (a number or a guidance object)
                  batch: int=None,          # calibration draws from rand_input (None: 256, 512 for stat='rms', grown
-                                           # up to 8 times where the pick's error is noisy; see `max_seconds`)
+                                           # up to 8 times where the pick's error is noisy, see `max_seconds`;
+                                           # with one condition per draw, as many as there are)
                  seed: int=0,              # their seed (the global RNG is left untouched)
                  fine_steps: int=None,     # RK4 steps of the fine solve (None: 100 + 4 nfe; the error check halves it)
                  fit_weights: bool=True,   # also try step weights fitted on the model (ε-models, up to 20 evaluations)
@@ -291,9 +292,13 @@ def tune_sampler(model: nn.Module,        # a ModelMixin model: ε, x0 or v pred
     if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)):
         raise TypeError(f'max_seconds must be a number of seconds, got {type(max_seconds).__name__}')
     check_nonnegative('max_seconds', max_seconds, 'the most the grown calibration may take; 0 never grows it')
-    auto, t0 = batch is None, time.time()
-    if auto: batch = 512 if stat == 'rms' else 256                 # the RMS of a few hundred draws is noisier
+    per_draw = cond is not None and len(cond) != 1                 # one condition per draw: they fix the draws
+    auto, t0 = batch is None and not per_draw, time.time()
+    if batch is None: batch = len(cond) if per_draw else 512 if stat == 'rms' else 256   # the RMS's is noisier
     nfe, batch, schedule, flow = check_tuning(model, nfe, batch, schedule)
+    if per_draw and len(cond) != batch:
+        raise ValueError(f'cond has {len(cond)} conditions but batch is {batch}: give one condition for all draws, '
+                         'or one per draw (then batch may be left out)')
     fine_steps = 100 + 4 * nfe if fine_steps is None else check_int('fine_steps', fine_steps, 2)
     grow = (lambda noise: _growth(noise, time.time() - t0, max_seconds)) if auto else (lambda noise: 1)
     args = (model, nfe, schedule, flow, cond, cfg_scale, seed, fine_steps, fit_weights, fit_grid, dp_grid, stat,
