@@ -130,8 +130,10 @@ def _steps_within(calls, nfe: int):
 def _reference(model, schedule, xt, cond, cfg_scale, steps: int, keep: int=0):
     """The fine solve from the calibration noise, at each place a candidate stops: RK4 in σ through the guided ε̂ on a
     Karras grid to σ_min, then the denoised estimate for σ = 0; a flow model: RK4 in t on its velocity to t_min, then
-    an Euler step to 0. Independent of every candidate (none is RK4), so it does not favour one. With `keep`, also
-    the path of the first `keep` draws: (nodes, states, ε̂ or v̂ there), for the dp grids."""
+    an Euler step to 0. A model exact below σ_min (its `sigma_floor`, e.g. `GaussianMixtureDenoiser`'s) is solved on
+    to that floor (`steps // 4` more Karras steps) before the last step, so the σ = 0 reference is the ODE's end, not
+    the network-style estimate at σ_min. Independent of every candidate (none is RK4), so it does not favour one. With
+    `keep`, also the path of the first `keep` draws: (nodes, states, ε̂ or v̂ there), for the dp grids."""
     if hasattr(schedule, 't_min'):
         hi, lo = float(schedule.t_max), float(schedule.t_min)
         f, ts = _velocity(model, cond, cfg_scale), torch.linspace(hi, lo, steps + 1, dtype=torch.float64).tolist()
@@ -140,10 +142,23 @@ def _reference(model, schedule, xt, cond, cfg_scale, steps: int, keep: int=0):
         ts = sigmas_karras(torch.tensor([lo, hi]), steps, final_zero=False).tolist()
     xs, fs = [], []                              # the first `keep` draws' path: states, and f there
     x_lo = _rk4(f, xt, ts, on_node=(lambda x, k: (xs.append(x[:keep]), fs.append(k[:keep]))) if keep else None)
-    f_lo = f(x_lo, lo)
-    refs = {lo: x_lo, 0.: x_lo - lo * f_lo}      # the denoised estimate; a flow: Euler, as v is not asked at t = 0
+    f_lo, end = f(x_lo, lo), _floor(model, hasattr(schedule, 't_min'))
+    if end is not None and end < lo:             # exact below σ_min: on to its floor first
+        x_end = _rk4(f, x_lo, sigmas_karras(torch.tensor([end, lo]), max(steps // 4, 4), final_zero=False).tolist())
+        refs = {lo: x_lo, 0.: x_end - end * f(x_end, end)}
+    else: refs = {lo: x_lo, 0.: x_lo - lo * f_lo}   # the denoised estimate; a flow: Euler, as v is not asked at t = 0
     if not keep: return refs
     return refs, (ts, torch.stack(xs + [x_lo[:keep]]), torch.stack(fs + [f_lo[:keep]]))
+
+def _floor(model, flow: bool):
+    "The model's `sigma_floor` (as t = σ / (1 + σ) for a flow model), or None: a network holds down to σ_min only."
+    s = getattr(model, 'sigma_floor', None)
+    if s is None: return None
+    if isinstance(s, bool) or not isinstance(s, (int, float)):
+        raise TypeError(f'model.sigma_floor must be a number (the σ its prediction holds down to), got {s!r}')
+    if not 0 < s < math.inf:
+        raise ValueError(f'model.sigma_floor must be positive and finite (the σ its prediction holds down to), got {s}')
+    return s / (1 + s) if flow else float(s)
 
 def _at(refs: dict, end: float) -> Tensor:
     "The reference where a grid ends (its σ_min or t_min up to rounding, or 0)."
@@ -351,7 +366,8 @@ def _tune(model, nfe, schedule, flow, cond, cfg_scale, seed, fine_steps, fit_wei
         fit, moved = (fit, None) if fit[3] <= moved[1] else (None, moved)
     choice = dict(method=method, grid=grid, steps=steps, nfe=nfe, stat=stat, batch=batch, calibration_error=err,
                   weights=fit is not None, grid_moved=moved is not None, reference_error=ref_error,
-                  fine_steps=fine_steps, dp_draws=keep, noise=noise, pilot=None,
+                  fine_steps=fine_steps, reference_to=min(max(refs), _floor(model, flow) or math.inf), dp_draws=keep,
+                  noise=noise, pilot=None,
                   ranking=[(r[1], r[2], r[0]) for r in ranked])
     if moved is not None:                          # a dp grid, or moved points: its method and grid then
         sigmas, (err, method, grid, steps, _, kw), was_moved = moved[0], moved[3], moved[4]
