@@ -121,7 +121,7 @@ FITTED_BUDGETS = (5, 10)           # samples_calibrated's fits (per problem, gri
 CAL_BATCH = 512                    # samples_calibrated's calibration noise draws (its own seed, CAL_SEED)
 TUNER_BATCH = None                 # tune_sampler's: None is its default (a pilot of 256 draws with stat='median', 512
                                    # with 'rms', grown up to 8 times where the pilot's pick is noisy and tuning cheap)
-TUNED_PER_STAT = (5, 10, 20)       # budgets where the tuner runs once per statistic (it fits up to 20 evaluations)
+TUNED_PER_STAT = (5, 10, 20, 50)   # budgets where the tuner runs once per statistic (all: as a user who cares asks)
 
 class CountedModel(torch.nn.Module, ModelMixin):
     "A model wrapper counting its calls (ε, or v for a flow model), for our samplers, the fitted ones and the tuner."
@@ -249,10 +249,10 @@ def fit_calibrated(p: dict, budgets=FITTED_BUDGETS) -> list:
     return out
 
 def fit_tuner(p: dict, budgets=BUDGETS) -> list:
-    """tune_sampler's choice per budget, with its calibration seconds and calls (as it reports them). Up to 20
-    evaluations (TUNED_PER_STAT) it is tuned once per statistic (`stat='median'` for the median cells, `stat='rms'` for
-    the RMS cells), as a user who cares about that error would call it; at 50 once, at its default (median), for both
-    statistics."""
+    """tune_sampler's choice per budget, with its calibration seconds and calls (as it reports them). At the budgets
+    in TUNED_PER_STAT (every one) it is tuned once per statistic (`stat='median'` for the median cells, `stat='rms'` for
+    the RMS cells), as a user who cares about that error would call it; at any other, once at its default (median) for
+    both statistics."""
     out = []
     for nfe in budgets:
         for stats in ([[st] for st in STATS] if nfe in TUNED_PER_STAT else [list(STATS)]):

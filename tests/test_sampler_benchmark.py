@@ -131,9 +131,9 @@ def test_every_diffusers_variant_runs_or_is_recorded(bench):
             assert {'FlowMatchEuler', 'DPM-Solver++(2M) (flow sigmas)', 'UniPC-2 bh2 (flow sigmas)'} <= ok
 
 def test_tuner_cells_use_the_tuner_for_their_statistic(bench, res):
-    """Up to 20 evaluations each tune_sampler cell is scored on the tuner called with that cell's statistic
-    (stat='median' or 'rms'), and that call's report says so; at 50, its default (median) serves both. The JSON
-    records the budgets, and they are the script's."""
+    """At the budgets of TUNED_PER_STAT (every budget) each tune_sampler cell is scored on the tuner called with that
+    cell's statistic (stat='median' or 'rms'), and that call's report says so; at any other budget its default
+    (median) serves both. The JSON records the budgets, and they are the script's."""
     cells = [c for p in res['problems'] for c in p['fitted'] if c['method'] == 'tune_sampler']
     assert cells and res['tuned_per_stat'] == list(bench.TUNED_PER_STAT)
     for c in cells:
